@@ -1,0 +1,1 @@
+"""Lab: a disposable fleet of real Debian hosts (systemd-nspawn + network namespaces) reached over SSH."""
