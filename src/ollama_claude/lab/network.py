@@ -82,7 +82,10 @@ def conflicts(subnet: str, addresses: list[dict], routes: list[dict], own_bridge
             if interface.network.overlaps(network):
                 found.append(f"address {interface} on {link['ifname']}")
     for route in routes:
-        if route.get("dev") == own_bridge or route.get("dst") in (None, "default"):
+        # Local/broadcast routes mirror addresses, reported above; the default route overlaps everything.
+        if route.get("type", "unicast") != "unicast" or route.get("dst") in (None, "default"):
+            continue
+        if route.get("dev") == own_bridge:  # left by a crashed run of this lab, removed before reuse
             continue
         destination = ipaddress.IPv4Network(route["dst"], strict=False)
         if destination.overlaps(network):

@@ -1,0 +1,24 @@
+"""`ollama-claude`: one console script, one subcommand group per module (each exposes `register(subparsers)`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .lab import cli as lab_cli
+
+# Add a group: a module with `register(subparsers)` that sets `run=callable(args) -> int` on its parsers.
+COMMAND_GROUPS = (lab_cli,)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ollama-claude", description=__doc__)
+    groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
+    for group in COMMAND_GROUPS:
+        group.register(groups)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

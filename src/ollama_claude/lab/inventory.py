@@ -1,0 +1,36 @@
+"""pyinfra inventory groups for a running lab: connection data per host, plus the lab's shared host_data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .fleet import Lab
+from .state import HostState, LabState
+
+
+def connection_data(state: LabState, host: HostState) -> dict:
+    """SSH as root with the lab's own key and known_hosts: nothing from ~/.ssh, strict host key checking."""
+    return {
+        "ssh_hostname": host.address,
+        "ssh_user": "root",
+        "ssh_key": state.ssh_key,
+        "ssh_known_hosts_file": state.known_hosts,
+        "ssh_strict_host_key_checking": "yes",
+        "ssh_allow_agent": False,
+        "ssh_look_for_keys": False,
+    }
+
+
+def inventory_groups(state: LabState) -> dict[str, list[tuple[str, dict]]]:
+    """{group: [(host, data), ...]} in host order; `host_data` (set by other lab parts) under connection data."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+    for host in state.hosts:
+        data = {**state.host_data, **connection_data(state, host)}
+        for group in host.groups:
+            groups.setdefault(group, []).append((host.name, data))
+    return groups
+
+
+def lab_inventory(name: str, state_root: Path | None = None) -> dict[str, list[tuple[str, dict]]]:
+    """The groups of the named lab; LabError with the fix when it is not up."""
+    return inventory_groups(Lab(name, state_root=state_root).require_state())
