@@ -1,0 +1,125 @@
+"""Shared fixtures: the session's lab fleet (always torn down) and a runner for the pyinfra CLI against it."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ollama_claude.lab.errors import LabError
+from ollama_claude.lab.fleet import Lab, numbered_hosts
+from ollama_claude.lab.system import require_lab_host
+
+REPO = Path(__file__).resolve().parents[1]
+# Its own name and subnet, so a user's `ollama-claude lab up` demo lab and the test lab never collide.
+TEST_LAB = "test"
+TEST_SUBNET = "10.213.1.0/24"
+SPARE_LAB = "spare"
+SPARE_SUBNET = "10.213.2.0/24"
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+
+
+def lab_or_skip() -> None:
+    """Skip lab tests on a machine that cannot run a lab; in CI (OLLAMA_CLAUDE_REQUIRE_LAB=1) fail instead."""
+    try:
+        require_lab_host()
+    except LabError as error:
+        if os.environ.get("OLLAMA_CLAUDE_REQUIRE_LAB") == "1":
+            pytest.fail(f"OLLAMA_CLAUDE_REQUIRE_LAB=1 but {error}", pytrace=False)
+        pytest.skip(str(error))
+
+
+def disposable_lab(name: str, subnet: str, host_count: int):
+    """Bring a lab up and always take it down: on return, on error, at exit, on SIGTERM."""
+    lab_or_skip()
+    new_lab = Lab(name, subnet, Path(os.environ.get("OLLAMA_CLAUDE_LAB_DIR", REPO / ".lab")))
+    quiet = {"log": lambda _: None}
+    new_lab.down(**quiet)  # whatever a killed previous run left behind
+    atexit.register(new_lab.down, **quiet)
+    # SIGTERM (CI cancelling the job) becomes SystemExit, so finalizers and atexit still run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        new_lab.up(numbered_hosts(host_count), **quiet)
+        yield new_lab
+    finally:
+        new_lab.down(**quiet)
+        atexit.unregister(new_lab.down)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The session's 2-host lab (gpu1, gpu2 in group gpu), shared by the e2e tests that do not break hosts."""
+    yield from disposable_lab(TEST_LAB, TEST_SUBNET, 2)
+
+
+@pytest.fixture
+def spare_lab():
+    """A separate 2-host lab for one test that crashes hosts or tears the lab down itself."""
+    yield from disposable_lab(SPARE_LAB, SPARE_SUBNET, 2)
+
+
+@dataclass
+class PyinfraRun:
+    """One pyinfra CLI run: exit code, output, and the counts from its closing results table."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """Everything pyinfra printed: it logs progress and results to stderr when not on a terminal."""
+        return self.stdout + self.stderr
+
+    def results(self) -> dict[str, dict[str, int]]:
+        """{operation name or "Grand total": {"hosts", "success", "error", "no_change"}}; '-' counts as 0."""
+        lines = self.output.split("--> Results:", 1)[-1].splitlines()
+        rows = {}
+        for line in lines[2:]:
+            if not line.strip():
+                break
+            name, *counts = re.split(r"\s{2,}", line.strip())
+            numbers = [0 if count == "-" else int(count) for count in counts]
+            rows[name] = dict(zip(("hosts", "success", "error", "no_change"), numbers))
+        if "--> Results:" not in self.output or "Grand total" not in rows:
+            raise AssertionError(f"no pyinfra results table in the output:\n{self.stdout}\n{self.stderr}")
+        return rows
+
+    @property
+    def changes(self) -> int:
+        """Operations that changed something, summed over hosts (pyinfra's "Success" column)."""
+        return self.results()["Grand total"]["success"]
+
+    @property
+    def errors(self) -> int:
+        return self.results()["Grand total"]["error"]
+
+    def __str__(self) -> str:
+        return f"pyinfra exit {self.rc}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+@pytest.fixture(scope="session")
+def run_pyinfra(request):
+    """Run `pyinfra -y inventories/lab.py <deploy> [args]` from the repo, against the session lab by default."""
+
+    def run(deploy: str, *args: str, target: Lab | None = None, timeout: float = 600) -> PyinfraRun:
+        target = target or request.getfixturevalue("lab")
+        done = subprocess.run(
+            [str(PYINFRA), "-y", "inventories/lab.py", deploy, *args],
+            cwd=REPO,
+            env=target.pyinfra_env(),
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        return PyinfraRun(done.returncode, done.stdout, done.stderr)
+
+    return run
