@@ -245,6 +245,14 @@ class Settings(BaseModel):
                 raise ValueError(f"{item!r} is not a network (CIDR like 10.0.0.0/24)") from None
         return value
 
+    @field_validator("ollama_sha256")
+    @classmethod
+    def _sha256_pins(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            if "/" in name or not re.fullmatch(r"[0-9a-f]{64}", digest.lower()):
+                raise ValueError(f"{name}: {digest!r} must map an archive file name to a 64-hex sha256")
+        return {name: digest.lower() for name, digest in value.items()}
+
     @field_validator("ollama_keep_alive")
     @classmethod
     def _duration(cls, value: str) -> str:
