@@ -1,0 +1,1 @@
+"""Models: the declared library and cloud models pulled, able to call tools; optional prune of the rest."""

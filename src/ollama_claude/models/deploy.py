@@ -1,0 +1,44 @@
+"""The models step of the deploy: the declared models on the host's own server, each able to call tools."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from ..context import host_settings
+from .operations import (
+    PULL_SCRIPT,
+    PULL_SCRIPT_SOURCE,
+    cloud_signed_in,
+    models_pruned,
+    models_pulled,
+    tools_capable,
+)
+
+
+@deploy("Ollama models")
+def manage_models() -> None:
+    """
+    Pull the library models, then the cloud models once the server is signed in, check that every model
+    Claude Code uses can call tools, and prune the undeclared ones if asked. A host without its own server
+    (``ollama_enabled = False``: a laptop using a GPU box) has nothing to do here.
+    """
+    settings = host_settings()
+    if not settings.ollama_enabled:
+        return
+    url = settings.listen_url
+    files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755")
+    if settings.ollama_models:
+        models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
+                      retries=settings.ollama_pull_retries)
+    if settings.ollama_cloud_models:
+        cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url)
+        models_pulled(name="Pull cloud models", models=settings.ollama_cloud_models, base_url=url,
+                      retries=settings.ollama_pull_retries)
+    used_by_claude = [*settings.role_models.values(), settings.default_model]
+    if settings.default_model and settings.base_url == url:  # else Claude Code uses another host's server
+        tools_capable(name="Check that Claude Code's models can call tools",
+                      models=[model for model in used_by_claude if model], base_url=url)
+    if settings.ollama_prune:
+        models_pruned(name="Prune undeclared models", declared=settings.ollama_models + settings.ollama_cloud_models,
+                      base_url=url)

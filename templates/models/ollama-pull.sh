@@ -1,0 +1,94 @@
+#!/bin/sh
+# Pull one model through the Ollama server's streaming /api/pull, for ollama-claude.
+#
+# usage: ollama-pull <host name> <server url> <model name:tag> <retries> [<pinned manifest sha256>]
+#
+# Prints one progress line per layer and at most one every 5 s ("<model> 42% (27/64 MB)"), so the output of a
+# fleet stays readable. The server answers 200 even when a streamed pull fails, so errors are read from the
+# {"error": ...} lines. Transient failures (connection, timeouts, 5xx, cut streams) are retried with backoff;
+# a model the registry does not have fails at once. POSIX sh, curl and awk only: no python on the host.
+set -u
+
+host=$1 url=$2 model=$3 retries=$4 pin=${5:-}
+body=$(printf '{"model":"%s","stream":true}' "$model")
+
+# Reads curl's NDJSON stream plus two trailer lines (HTTP status, curl exit code).
+# Exit 0: success; 1: permanent failure; 2: transient failure (the reason is written to $reason_file).
+pull_once() {
+    { curl -sS -N --connect-timeout 10 -X POST -H 'Content-Type: application/json' --data "$body" \
+        -w '\n__HTTP_STATUS__%{http_code}\n' "$url/api/pull" 2>&1; echo "__CURL_EXIT__$?"; } |
+    awk -v model="$model" -v reason_file="$reason_file" '
+        function field(name,    rest) {
+            if (!match($0, "\"" name "\"[ \t]*:[ \t]*")) return ""
+            rest = substr($0, RSTART + RLENGTH)
+            if (substr(rest, 1, 1) == "\"") {
+                rest = substr(rest, 2)
+                # JSON strings here carry no escaped quotes worth keeping: stop at the closing quote
+                return substr(rest, 1, index(rest, "\"") - 1)
+            }
+            match(rest, /^[0-9]+/)
+            return substr(rest, 1, RLENGTH)
+        }
+        function now(    previous) { srand(); previous = srand(); return previous }  # POSIX: time of day
+        function mb(bytes) { return sprintf("%d", bytes / 1000000) }
+        /^__HTTP_STATUS__/ { http = substr($0, 16) + 0; next }
+        /^__CURL_EXIT__/ { curl_exit = substr($0, 14) + 0; next }
+        /^\{/ {
+            error_text = field("error")
+            if (error_text != "") { failure = error_text; next }
+            status = field("status")
+            if (status == "success") { done = 1; print model " pulled"; next }
+            total = field("total") + 0; completed = field("completed") + 0
+            if (status != last_status || (total > 0 && now() - last_print >= 5)) {
+                if (total > 0)
+                    line = sprintf("%s %s %d%% (%s/%s MB)", model, status, 100 * completed / total,
+                                   mb(completed), mb(total))
+                else
+                    line = model " " status
+                print line; fflush()
+                last_status = status; last_print = now()
+            }
+            next
+        }
+        NF { other = $0 }
+        END {
+            if (done) exit 0
+            if (failure == "" && other != "") failure = other
+            if (failure == "") failure = "the stream ended before success (HTTP " http ", curl exit " curl_exit ")"
+            print failure > reason_file
+            if (failure ~ /file does not exist|invalid model name|: 40[0-9]:/ || (http >= 400 && http < 500))
+                exit 1
+            exit 2
+        }'
+}
+
+reason_file=$(mktemp) || exit 1
+trap 'rm -f "$reason_file"' EXIT
+attempt=0 delay=${OLLAMA_CLAUDE_PULL_DELAY:-2}  # first backoff in seconds, doubled per retry up to 60
+while :; do
+    pull_once; result=$?
+    [ "$result" -eq 0 ] && break
+    reason=$(cat "$reason_file")
+    if [ "$result" -eq 2 ] && [ "$attempt" -lt "$retries" ]; then
+        attempt=$((attempt + 1))
+        echo "$model: $reason; retry $attempt/$retries in ${delay}s"
+        sleep "$delay"
+        delay=$((delay * 2)); [ "$delay" -gt 60 ] && delay=60
+        continue
+    fi
+    if [ "$result" -eq 1 ]; then
+        fix="check the model name in ollama_models against ollama.com/library"
+    else
+        reason="$reason (after $((attempt + 1)) attempts)"
+        fix="check that the Ollama server reaches its registry, then run the deploy again"
+    fi
+    echo "$host: ollama_models: pulling $model from $url failed: $reason; fix: $fix" >&2
+    exit 1
+done
+
+colon='[[:space:]]*:[[:space:]]*'
+if [ -n "$pin" ] && ! curl -sS "$url/api/tags" | grep -q "\"name\"$colon\"$model\"[^}]*\"digest\"$colon\"$pin\""; then
+    echo "$host: ollama_models: $model@sha256:$pin is pinned but the registry served another manifest;" \
+        "fix: update the pinned digest in ollama_models (or drop it to follow the tag)" >&2
+    exit 1
+fi
