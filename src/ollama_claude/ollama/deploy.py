@@ -1,0 +1,85 @@
+"""The Ollama concern of a run: the pinned server installed, configured and answering on every host."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.server import Groups, Home
+from pyinfra.operations import files, server
+
+from ..context import host_settings
+from ..settings import Settings
+from . import operations
+from .config import (
+    DROP_IN_PATH,
+    LAUNCHD_LABEL,
+    SERVICE_HOME,
+    SERVICE_USER,
+    UNIT_PATH,
+    drop_in,
+    launchd_plist,
+    server_environment,
+    unit_file,
+)
+from .facts import OllamaInstall
+
+#: Groups install.sh adds the service user to, when the host has them (GPU device access).
+GPU_GROUPS = ("render", "video")
+
+
+@deploy("Install Ollama")
+def install_ollama() -> None:
+    settings = host_settings()
+    if not settings.ollama_enabled:
+        logger.info(f"{host.name}: ollama_enabled is off, leaving Ollama as it is")
+        return
+    if settings.context_warning:
+        logger.warning(f"{host.name}: {settings.context_warning}")
+    platform = operations.current_platform()
+    mode = operations.gpu_mode(settings.ollama_gpu, platform)
+    install = host.get_fact(OllamaInstall, binary=platform.binary)
+    previous = operations.previous_binary(install, operations.release_name(settings.ollama_version, mode))
+    release = operations.release(
+        name=f"Install Ollama {settings.ollama_version}",
+        version=settings.ollama_version, download_url=settings.ollama_download_url, gpu=mode,
+        checksum=settings.ollama_checksum, sha256=settings.ollama_sha256,
+        _sudo=platform is operations.DARWIN,
+    )
+    environment = server_environment(settings, mode)
+    if platform is operations.DARWIN:
+        home = host.get_fact(Home)
+        plist = f"{home}/Library/LaunchAgents/{LAUNCHD_LABEL}.plist"
+        configs = [files.put(name="Ollama LaunchAgent", src=StringIO(launchd_plist(environment, home)),
+                             dest=plist, mode="644")]
+    else:
+        plist = None
+        configs = _linux_service(settings, environment)
+    operations.service(
+        name="Restart Ollama if needed and wait for its version",
+        version=settings.ollama_version, listen_url=settings.listen_url,
+        health_timeout=settings.ollama_health_timeout,
+        restart=any(op.will_change for op in [release, *configs]), previous=previous, plist=plist,
+    )
+
+
+def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
+    """Service user, unit and drop-in as install.sh makes them; returns the ops whose change needs a restart."""
+    present = host.get_fact(Groups)
+    server.group(name="Ollama service group", group=SERVICE_USER, system=True)
+    server.user(
+        name="Ollama service user", user=SERVICE_USER, group=SERVICE_USER, home=SERVICE_HOME, shell="/bin/false",
+        system=True, create_home=True, groups=[g for g in GPU_GROUPS if g in present], append=True,
+    )
+    if settings.ollama_models_dir:
+        files.directory(
+            name="Ollama models directory", path=settings.ollama_models_dir, user=SERVICE_USER,
+            group=SERVICE_USER, recursive=True,
+        )
+    unit = files.put(name="Ollama systemd unit", src=StringIO(unit_file()), dest=UNIT_PATH, mode="644")
+    overrides = files.put(
+        name="Ollama service overrides", src=StringIO(drop_in(environment, settings.ollama_allowed_clients)),
+        dest=DROP_IN_PATH, mode="644",
+    )
+    return [unit, overrides]

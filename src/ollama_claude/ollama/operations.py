@@ -1,0 +1,228 @@
+"""
+Ollama install, upgrade and service restart: pinned releases, verified before anything is replaced, switched
+atomically, rolled back when the new version does not come up.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import operation
+from pyinfra.facts.server import Arch, Kernel, Which
+from pyinfra.facts.systemd import SystemdEnabled
+
+from .config import LAUNCHD_LABEL, LAUNCHD_LOG, render
+from .facts import (
+    BIN_LINK,
+    INSTALL_ROOT,
+    LEGACY_LIB,
+    GpuVendor,
+    OllamaInstall,
+    OllamaReleaseSums,
+    OllamaServerVersion,
+)
+
+UNIT = "ollama.service"
+_ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_LINK_TMP = f"{BIN_LINK.rsplit('/', 1)[0]}/.ollama-claude-new-link"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What differs between Linux and macOS releases and tools; the install flow itself is shared."""
+
+    name: str
+    binary: str  # the executable inside a release directory
+    sha256: str  # prints "<sum>  <file>"
+    move_link: str  # replaces a symlink atomically, never descending into a directory it points to
+
+
+LINUX = Platform("linux", "bin/ollama", "sha256sum", "mv -fT")
+DARWIN = Platform("darwin", "Ollama.app/Contents/Resources/ollama", "shasum -a 256", "mv -fh")
+
+
+def current_platform() -> Platform:
+    return DARWIN if host.get_fact(Kernel) == "Darwin" else LINUX
+
+
+def gpu_mode(gpu: str, platform: Platform) -> str:
+    """The GPU setting with ``auto`` resolved from the host's PCI devices; macOS always runs on Metal."""
+    if platform is DARWIN:
+        return "metal"
+    if gpu != "auto":
+        return gpu
+    detected = host.get_fact(GpuVendor)
+    return detected if detected in ("nvidia", "amd") else "cpu"
+
+
+def release_name(version: str, mode: str) -> str:
+    """The versioned directory of a release: AMD hosts get the ROCm runners in a directory of their own."""
+    return f"{version}+rocm" if mode == "amd" else version
+
+
+def adopted_name(install: dict) -> str:
+    """Where an install.sh-style install is kept (as the rollback target) once we take it over."""
+    return f"{install['version'] or 'unknown'}+installsh"
+
+
+def previous_binary(install: dict, name: str) -> str | None:
+    """The executable to switch back to if release ``name`` fails its health check; None if nothing changes."""
+    if install["current"] == name or install["layout"] == "none":
+        return None
+    if install["layout"] == "installsh":
+        return f"{INSTALL_ROOT}/{adopted_name(install)}/{LINUX.binary}"
+    return install["link"]
+
+
+def fail(message: str) -> str:
+    """A command that fails only this host with a one-line reason (pyinfra keeps going on the others)."""
+    return f"echo {shlex.quote(f'{host.name}: {message}')} >&2; exit 1"
+
+
+def _archive_sets(platform: Platform, version: str, mode: str) -> list[list[str]] | str:
+    """Candidate archive file sets, preferred first; a string is the reason there is none for this host."""
+    if platform is DARWIN:
+        return [["Ollama-darwin.zip"]]
+    machine = host.get_fact(Arch)
+    arch = _ARCHES.get(machine)
+    if not arch:
+        return f"no Ollama {version} release for architecture {machine!r} (only amd64 and arm64 exist)"
+    stems = [f"ollama-linux-{arch}"] + ([f"ollama-linux-{arch}-rocm"] if mode == "amd" else [])
+    extensions = [".tar.zst"] if host.get_fact(Which, command="zstd") else []
+    return [[stem + ext for stem in stems] for ext in extensions + [".tgz"]]
+
+
+def _verified_archives(release_url: str, sets: list[list[str]], checksum: str,
+                       pinned: dict[str, str]) -> list[tuple[str, str | None]] | str:
+    """The first archive set whose sums are known (pinned, else sha256sum.txt), or why there is none."""
+    if checksum == "off":
+        return [(name, pinned.get(name)) for name in sets[0]]
+    if all(name in pinned for name in sets[0]):
+        return [(name, pinned[name]) for name in sets[0]]
+    published = host.get_fact(OllamaReleaseSums, url=f"{release_url}/sha256sum.txt")
+    if "error" in published:
+        return (f"cannot read sha256sum.txt ({published['error']}); check ollama_download_url, "
+                "or pin sums in ollama_sha256")
+    known = {**published["sums"], **pinned}
+    for names in sets:
+        if all(name in known for name in names):
+            return [(name, known[name]) for name in names]
+    wanted = " or ".join(", ".join(names) for names in sets)
+    return (f"{release_url}/sha256sum.txt lists no sum for {wanted}; check ollama_version and "
+            "ollama_download_url (or install zstd on the host for .tar.zst releases)")
+
+
+def _unpack(archive: str, dest: str) -> str:
+    if archive.endswith(".tar.zst"):
+        return f"zstd -dc {archive} | tar -xf - -C {dest}"
+    if archive.endswith(".zip"):
+        return f"ditto -x -k {archive} {dest}"
+    return f"tar -xzf {archive} -C {dest}"
+
+
+def _stage(platform: Platform, release_url: str, archives: list[tuple[str, str | None]], name: str):
+    """Download, verify and unpack beside the live install; only a verified, complete tree is moved in."""
+    stage = f"{INSTALL_ROOT}/.staging-{name}"
+    yield f"rm -rf {stage} && mkdir -p {stage}/tree"
+    for file, expected in archives:
+        url, local = f"{release_url}/{file}", f"{stage}/{file}"
+        yield (f"curl -fsSL --retry 2 -o {local} {shlex.quote(url)} || "
+               f"{{ {fail(f'download of {url} failed; check ollama_download_url and the network')}; }}")
+        if expected:
+            reason = shlex.quote(f"{host.name}: sha256 mismatch for {url}: expected {expected}, got ")
+            yield (f"actual=$({platform.sha256} {local} | cut -d' ' -f1); [ \"$actual\" = {expected} ] || "
+                   f"{{ rm -rf {stage}; echo {reason}\"$actual; nothing was changed\" >&2; exit 1; }}")
+    for file, _ in archives:
+        yield _unpack(f"{stage}/{file}", f"{stage}/tree")
+    binary = f"{stage}/tree/{platform.binary}"
+    yield f"[ -x {binary} ] || {{ {fail(f'the release has no {platform.binary}; nothing was changed')}; }}"
+    yield f"rm -rf {INSTALL_ROOT}/{name} && mv {stage}/tree {INSTALL_ROOT}/{name} && rm -rf {stage}"
+
+
+@operation()
+def release(version: str, download_url: str, gpu: str = "auto", checksum: str = "required",
+            sha256: dict[str, str] | None = None):
+    """
+    Install the pinned Ollama release into its own directory and point /usr/local/bin/ollama at it.
+
+    Archives are checked against ``sha256`` (pinned) or the release's sha256sum.txt before anything is replaced;
+    an install.sh-style install is taken over (kept as the rollback target); the previous release is kept,
+    older ones removed. Models are never touched.
+
+    + version: the release, e.g. ``0.16.3``
+    + download_url: release base; files are read from ``<download_url>/v<version>/<file>``
+    + gpu: ``auto``, ``nvidia``, ``amd`` (adds the ROCm archive) or ``cpu``
+    + checksum: ``required`` or ``off``
+    + sha256: pinned sums by archive file name
+    """
+    platform = current_platform()
+    install = host.get_fact(OllamaInstall, binary=platform.binary)
+    mode = gpu_mode(gpu, platform)
+    name = release_name(version, mode)
+    if install["layout"] == "managed" and install["current"] == name:
+        host.noop(f"ollama {name} is installed ({BIN_LINK} -> {install['link']})")
+        return
+    if name not in install["releases"]:
+        release_url = f"{download_url}/v{version}"
+        sets = _archive_sets(platform, version, mode)
+        archives = sets if isinstance(sets, str) else _verified_archives(release_url, sets, checksum, sha256 or {})
+        if isinstance(archives, str):
+            yield fail(archives)
+            return
+        yield from _stage(platform, release_url, archives, name)
+    keep = {name, install["current"]}
+    if install["layout"] == "installsh":
+        adopted = f"{INSTALL_ROOT}/{adopted_name(install)}"
+        keep.add(adopted_name(install))
+        yield f"mkdir -p {adopted}/bin {adopted}/lib && cp -p {BIN_LINK} {adopted}/{LINUX.binary}"
+        if install["legacy_lib"]:
+            yield f"rm -rf {adopted}/lib/ollama && mv {LEGACY_LIB} {adopted}/lib/ollama"
+    yield (f"mkdir -p {BIN_LINK.rsplit('/', 1)[0]} && ln -sfn {INSTALL_ROOT}/{name}/{platform.binary} {_LINK_TMP} && "
+           f"{platform.move_link} {_LINK_TMP} {BIN_LINK}")
+    for old in install["releases"]:
+        if old not in keep:
+            yield f"rm -rf {INSTALL_ROOT}/{old}"
+
+
+def _restart_commands(platform: Platform, plist: str | None) -> tuple[str, str, str]:
+    """(restart, log tail, log name) for the host's service manager."""
+    if platform is DARWIN:
+        domain = 'gui/"$(id -u)"'
+        restart = (f'mkdir -p "$HOME"/{LAUNCHD_LOG.rsplit("/", 1)[0]}; '
+                   f"launchctl bootout {domain}/{LAUNCHD_LABEL} 2>/dev/null; "
+                   f"launchctl bootstrap {domain} {shlex.quote(plist or '')}")
+        return restart, f'tail -n 40 "$HOME"/{LAUNCHD_LOG}', f"~/{LAUNCHD_LOG}"
+    restart = f"systemctl daemon-reload && systemctl enable --quiet {UNIT} && systemctl restart {UNIT}"
+    return restart, f"journalctl -u {UNIT} -n 40 --no-pager", f"journalctl -u {UNIT}"
+
+
+@operation(is_idempotent=False)
+def service(version: str, listen_url: str, health_timeout: int = 60, restart: bool = False,
+            previous: str | None = None, plist: str | None = None):
+    """
+    (Re)start the server when its binary or configuration changed (or it is down, disabled, or serving another
+    version) and wait until ``/api/version`` reports ``version``. On timeout: print the log tail, switch back
+    to ``previous`` (if given) and start it again, and fail this host with the reason.
+
+    + version: the version the server must report
+    + listen_url: the server's URL on the host itself
+    + health_timeout: seconds to wait for the answer
+    + restart: something the server reads changed in this run
+    + previous: the executable to switch back to when the new one does not come up
+    + plist: macOS only, the LaunchAgent to (re)load
+    """
+    platform = current_platform()
+    serving = host.get_fact(OllamaServerVersion, base_url=listen_url)
+    enabled = platform is DARWIN or host.get_fact(SystemdEnabled, services=UNIT).get(UNIT, False)
+    if not restart and enabled and serving == version:
+        host.noop(f"ollama {version} is serving on {listen_url}")
+        return
+    restart_command, log_tail, log_name = _restart_commands(platform, plist)
+    yield render(
+        "ollama/restart-and-wait.sh.j2", restart=restart_command, log_tail=log_tail, log_name=log_name,
+        version=version, version_url=f"{listen_url}/api/version", timeout=health_timeout,
+        previous_binary=previous, link=BIN_LINK, link_tmp=_LINK_TMP, move_link=platform.move_link,
+        host_name=host.name,
+    )
