@@ -3,9 +3,10 @@
 #
 # usage: ollama-pull <host name> <server url> <model name:tag> <retries> [<pinned manifest sha256>]
 #
-# Prints one progress line per layer and at most one every 5 s ("<model> 42% (27/64 MB)"), so the output of a
-# fleet stays readable. The server answers 200 even when a streamed pull fails, so errors are read from the
-# {"error": ...} lines. Transient failures (connection, timeouts, 5xx, cut streams) are retried with backoff;
+# Prints a layer's start and end, and between them at most one line every 5 s
+# ("<model> pulling 4f751f9252fc 42% (27 MB of 64 MB)"), so the output of a fleet stays readable.
+# The server answers 200 even when a streamed pull fails, so errors are read from the {"error": ...} lines.
+# Transient failures (connection, timeouts, 5xx, cut streams) are retried with backoff;
 # a model the registry does not have fails at once. POSIX sh, curl and awk only: no python on the host.
 set -u
 
@@ -30,7 +31,11 @@ pull_once() {
             return substr(rest, 1, RLENGTH)
         }
         function now(    previous) { srand(); previous = srand(); return previous }  # POSIX: time of day
-        function mb(bytes) { return sprintf("%d", bytes / 1000000) }
+        function size(bytes) {
+            if (bytes >= 1e9) return sprintf("%.1f GB", bytes / 1e9)
+            if (bytes >= 1e6) return sprintf("%d MB", bytes / 1e6)
+            return sprintf("%d kB", bytes / 1e3)
+        }
         /^__HTTP_STATUS__/ { http = substr($0, 16) + 0; next }
         /^__CURL_EXIT__/ { curl_exit = substr($0, 14) + 0; next }
         /^\{/ {
@@ -39,10 +44,11 @@ pull_once() {
             status = field("status")
             if (status == "success") { done = 1; print model " pulled"; next }
             total = field("total") + 0; completed = field("completed") + 0
-            if (status != last_status || (total > 0 && now() - last_print >= 5)) {
+            finished = total > 0 && completed == total
+            if (status != last_status || finished || (total > 0 && now() - last_print >= 5)) {
                 if (total > 0)
-                    line = sprintf("%s %s %d%% (%s/%s MB)", model, status, 100 * completed / total,
-                                   mb(completed), mb(total))
+                    line = sprintf("%s %s %d%% (%s of %s)", model, status, 100 * completed / total,
+                                   size(completed), size(total))
                 else
                     line = model " " status
                 print line; fflush()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.facts.server import Home, Kernel, User
 from pyinfra.operations import files
 
 from ..context import host_settings
 from .operations import (
     PULL_SCRIPT,
     PULL_SCRIPT_SOURCE,
+    SERVER_HOME,
+    SERVER_USER,
     cloud_signed_in,
     models_pruned,
     models_pulled,
@@ -25,6 +29,7 @@ def manage_models() -> None:
     """
     settings = host_settings()
     if not settings.ollama_enabled:
+        logger.info(f"{host.name}: ollama_enabled is off, no local models to manage")
         return
     url = settings.listen_url
     files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755")
@@ -32,7 +37,11 @@ def manage_models() -> None:
         models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
                       retries=settings.ollama_pull_retries)
     if settings.ollama_cloud_models:
-        cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url)
+        # The key to link is the server account's: the service user on Linux, the login user's LaunchAgent on macOS.
+        darwin = host.get_fact(Kernel) == "Darwin"
+        cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url,
+                        user=host.get_fact(User) if darwin else SERVER_USER,
+                        home=host.get_fact(Home) if darwin else SERVER_HOME)
         models_pulled(name="Pull cloud models", models=settings.ollama_cloud_models, base_url=url,
                       retries=settings.ollama_pull_retries)
     used_by_claude = [*settings.role_models.values(), settings.default_model]
