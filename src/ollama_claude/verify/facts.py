@@ -1,0 +1,282 @@
+"""
+Read-only facts for the checklist: what the host, its Ollama service and each user's Claude Code really see.
+
+Every fact exits 0 and returns a "missing" value instead of failing, because the checklist must report a broken
+host item by item rather than stop at the first fact pyinfra could not load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.hiddenvalue import HiddenValue
+
+from ..ollama_api import api_command, parse_response
+
+#: The seed's edit test prompt and the content the file must hold afterwards.
+EDIT_PROMPT = "Create test.txt with content hi"
+EDIT_CONTENT = "hi"
+_RC_MARK = "__OCV_RC__"
+_FILE_MARK = "__OCV_FILE__"
+_START_MARK = "__OCV_START__"
+_ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def as_user(user: str, script: str, quoted_script: str | None = None) -> str:
+    """
+    Run ``script`` in a login shell of ``user`` (runuser on Linux, su elsewhere), as a terminal would;
+    ``quoted_script`` is the script already quoted for the root shell, when that shell must expand parts of it.
+    """
+    quoted_user, quoted_script = shlex.quote(user), quoted_script or shlex.quote(script)
+    return (
+        f"if command -v runuser >/dev/null 2>&1; then runuser -l {quoted_user} -c {quoted_script}; "
+        f"else su -l {quoted_user} -c {quoted_script}; fi"
+    )
+
+
+class LoadedModels(FactBase[dict[str, int] | None]):
+    """Models the server has loaded with the context length it gave each (``/api/ps``); None if no answer."""
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, base_url: str) -> str:
+        return api_command(base_url, "/api/ps", timeout=5)
+
+    def process(self, output: list[str]) -> dict[str, int] | None:
+        response = parse_response(output)
+        if not response.ok:
+            return None
+        try:
+            models = (response.json() or {}).get("models") or []
+        except (ValueError, AttributeError):
+            return None
+        return {item["name"]: item["context_length"] for item in models
+                if isinstance(item.get("context_length"), int)}
+
+
+def parse_unit_environment(line: str) -> dict[str, str]:
+    """``systemctl show -p Environment --value`` prints ``A=1 "B=x y"``: systemd's quoting is shell-like."""
+    pairs = (item.split("=", 1) for item in shlex.split(line) if "=" in item)
+    return {key: value for key, value in pairs}
+
+
+class OllamaServiceEnvironment(FactBase[dict[str, str] | None]):
+    """
+    The environment the init system gives the Ollama service: systemd (unit + drop-ins) or launchd's
+    ``launchctl getenv`` (how Ollama's FAQ configures the macOS app); None when there is no such service.
+    """
+
+    launchd_vars = ("OLLAMA_CONTEXT_LENGTH", "OLLAMA_HOST", "OLLAMA_KEEP_ALIVE", "OLLAMA_MODELS")
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self) -> str:
+        launchd = "; ".join(f'printf "%s=%s\\n" {v} "$(launchctl getenv {v})"' for v in self.launchd_vars)
+        return (
+            "if command -v systemctl >/dev/null 2>&1; then "
+            "if systemctl cat ollama.service >/dev/null 2>&1; then echo systemd; "
+            "systemctl show ollama.service -p Environment --value; fi; "
+            f"elif command -v launchctl >/dev/null 2>&1; then echo launchd; {launchd}; fi; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, str] | None:
+        if not output:
+            return None
+        kind, rest = output[0].strip(), output[1:]
+        if kind == "systemd":
+            return parse_unit_environment(" ".join(rest))
+        pairs = (line.split("=", 1) for line in rest if "=" in line)
+        return {key: value for key, value in pairs if value}
+
+
+def parse_env_lines(output: list[str]) -> dict[str, str]:
+    """``env`` output; a line that does not start a variable continues the previous (multi-line) value."""
+    env: dict[str, str] = {}
+    last = None
+    for line in output:
+        if _ENV_LINE.match(line):
+            last, value = line.split("=", 1)
+            env[last] = value
+        elif last is not None:
+            env[last] += "\n" + line
+    return env
+
+
+class LoginEnvironment(FactBase[dict[str, str]]):
+    """The environment of a login shell of the user: what ``claude`` started from a terminal inherits."""
+
+    default = dict
+
+    def command(self, user: str) -> str:
+        return f"{as_user(user, 'env')} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return parse_env_lines(output)
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A JSON file on the host: its expanded path, its content (None when absent) and any parse error."""
+
+    path: str
+    data: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def mapping(self) -> dict[str, Any]:
+        return self.data if isinstance(self.data, dict) else {}
+
+
+class JsonFile(FactBase[JsonDocument | None]):
+    """
+    A JSON file, read as root or (when ``user`` is given) in the user's login shell so that ``$HOME`` and
+    ``${XDG_DATA_HOME:-...}`` in the path expand the way Claude Code expands them for that user.
+    """
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, path: str, user: str | None = None) -> str:
+        script = f'f="{path}"; echo "$f"; if [ -f "$f" ]; then echo {_START_MARK}; cat "$f"; fi'
+        return (as_user(user, script) if user else script) + " 2>/dev/null; true"
+
+    def process(self, output: list[str]) -> JsonDocument:
+        path = output[0].strip()
+        if _START_MARK not in output:
+            return JsonDocument(path=path)
+        text = "\n".join(output[output.index(_START_MARK) + 1:])
+        try:
+            return JsonDocument(path=path, data=json.loads(text) if text.strip() else {})
+        except ValueError as error:
+            return JsonDocument(path=path, error=str(error))
+
+
+class HttpHeadStatus(FactBase[int]):
+    """The HTTP status of ``HEAD url`` from the host (0: nothing answered), like Claude Code's preflight."""
+
+    default = int
+
+    def command(self, url: str, timeout: int = 5) -> str:
+        return (
+            f"curl -sS -o /dev/null -I --max-time {int(timeout)} -w '%{{http_code}}' {shlex.quote(url)} "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> int:
+        digits = "".join(output).strip()[-3:]
+        return int(digits) if digits.isdigit() else 0
+
+
+class ClaudeCodeVersion(FactBase[str | None]):
+    """The Claude Code version a login shell of the user runs (``claude --version``); None when missing."""
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, user: str, executable: str = "claude") -> str:
+        return f"{as_user(user, f'{shlex.quote(executable)} --version')} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> str | None:
+        match = re.search(r"\b(\d+\.\d+\.\d+)\b", " ".join(output))
+        return match[1] if match else None
+
+
+@dataclass(frozen=True)
+class EditTestResult:
+    """One run of the seed's edit test: passed only when test.txt holds ``hi`` afterwards."""
+
+    passed: bool
+    exit_code: int
+    is_error: bool | None
+    result: str
+    file_content: str | None
+    seconds: float = 0.0
+
+
+def parse_edit_test(output: list[str]) -> EditTestResult:
+    """Split the edit test's output: Claude Code's JSON (or error text), its exit code, the file it wrote."""
+    rc_index = next((i for i, line in enumerate(output) if line.startswith(_RC_MARK)), len(output))
+    claude_lines = output[:rc_index]
+    exit_code = int(output[rc_index][len(_RC_MARK):] or 1) if rc_index < len(output) else 1
+    file_content = None
+    if _FILE_MARK in output:
+        file_content = "\n".join(output[output.index(_FILE_MARK) + 1:])
+    is_error, result = None, "\n".join(line for line in claude_lines if line.strip()).strip()
+    for line in claude_lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            body = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(body, dict) and body.get("type") == "result":
+            is_error, result = bool(body.get("is_error")), str(body.get("result", ""))
+    passed = file_content is not None and file_content.strip() == EDIT_CONTENT and exit_code == 0 and not is_error
+    return EditTestResult(passed, exit_code, is_error, result, file_content)
+
+
+class EditTest(FactBase[EditTestResult]):
+    """
+    The seed's edit test, for real, as the user in a fresh temporary directory that is removed afterwards.
+
+    Bounded by ``timeout`` and ``CLAUDE_CODE_MAX_RETRIES=0`` (Claude Code otherwise retries an unreachable
+    server for minutes). ``settings`` (a HiddenValue holding Claude Code ``--settings`` JSON) is how the chain's
+    Claude link points one run at another endpoint with an API key: ``--settings`` beats the user's
+    settings.json, and the hidden value keeps the key out of pyinfra's output. It reaches the file through the
+    shell's builtin printf, so it never shows in a process list either.
+    """
+
+    @staticmethod
+    def default() -> EditTestResult:
+        return EditTestResult(False, 1, None, "the edit test did not run", None)
+
+    def command(self, user: str, model: str, timeout: int, executable: str = "claude",
+                settings: HiddenValue | None = None) -> StringCommand:
+        claude = [
+            shlex.quote(executable), "-p", shlex.quote(EDIT_PROMPT), "--model", shlex.quote(model),
+            "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions", "--output-format", "json",
+        ]
+        bits: list[Any] = [
+            'd=$(mktemp -d "${TMPDIR:-/tmp}/ollama-claude-verify.XXXXXX") || exit 0;',
+            "chown", shlex.quote(user), '"$d";',
+        ]
+        if settings is not None:
+            claude += ["--settings", "@DIR@/.verify-settings.json"]
+            bits += ["(umask 077; printf %s", QuoteString(settings), '> "$d/.verify-settings.json");',
+                     "chown", shlex.quote(user), '"$d/.verify-settings.json";']
+        script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 timeout {int(timeout)} {' '.join(claude)} </dev/null"
+        run = as_user(user, script, quoted_script=_with_dir(script))
+        bits += [
+            f"{{ {run}; }} 2>&1; echo {_RC_MARK}$?;",
+            f'if [ -f "$d/test.txt" ]; then echo {_FILE_MARK}; cat "$d/test.txt"; fi;',
+            'rm -rf "$d"; true',
+        ]
+        return StringCommand(*bits)
+
+    def process(self, output: list[str]) -> EditTestResult:
+        return parse_edit_test(output)
+
+
+def _with_dir(script: str) -> str:
+    """Quote ``script`` as one double-quoted word for the root shell, which fills in ``@DIR@`` from ``$d``."""
+    escaped = "".join("\\" + char if char in '\\"`$' else char for char in script)
+    return '"' + escaped.replace("@DIR@", "'$d'") + '"'
+
+
+def timed(call: Any) -> tuple[Any, float]:
+    """Run ``call()`` and return its value with the seconds it took (facts run synchronously)."""
+    started = time.monotonic()
+    value = call()
+    return value, time.monotonic() - started
