@@ -32,24 +32,65 @@ if host.data.get("prune"):
 """
 
 
+#: The stand-in's registry plus a library model that cannot call tools (as smollm2:360m really cannot).
+CATALOGUE = {"smollm2:360m": {"capabilities": ["completion"]}}
+
+
 @pytest.fixture
 def standin(tmp_path: Path) -> Iterator[StandinServer]:
     catalogue = tmp_path / "catalogue.json"
-    catalogue.write_text(json.dumps({"models": {"smollm2:360m": {"capabilities": ["completion"]}}}))
+    catalogue.write_text(json.dumps({"models": CATALOGUE}))
     server = start_standin(tmp_path / "server", env={"OLLAMA_STANDIN_CATALOGUE": str(catalogue)})
     yield server
     server.stop()
 
 
-def deploy(tmp_path: Path, standin: StandinServer, models: list[str], claude_models: list[str] | None = None,
-           prune: bool = False) -> subprocess.CompletedProcess[str]:
+def publish(standin: StandinServer, model: str, revision: str) -> str:
+    """Publish a new upstream version of a model; return its manifest digest, as a fresh server pulls it."""
+    Path(standin.env["OLLAMA_STANDIN_CATALOGUE"]).write_text(
+        json.dumps({"models": {**CATALOGUE, model: {"revision": revision}}})
+    )
+    catalogue = {"OLLAMA_STANDIN_CATALOGUE": standin.env["OLLAMA_STANDIN_CATALOGUE"]}
+    reference = start_standin(standin.home.parent / f"reference-{revision}", env=catalogue)
+    try:
+        assert reference.cli("pull", model).returncode == 0
+        return listed(reference)[model]
+    finally:
+        reference.stop()
+
+
+def listed(server: StandinServer) -> dict[str, str]:
+    tags = subprocess.run(
+        ["curl", "-sS", f"{server.url}/api/tags"], capture_output=True, text=True, check=True
+    )
+    return {model["name"]: model["digest"] for model in json.loads(tags.stdout)["models"]}
+
+
+def deploy(
+    tmp_path: Path,
+    standin: StandinServer,
+    models: list[str],
+    claude_models: list[str] | None = None,
+    prune: bool = False,
+) -> subprocess.CompletedProcess[str]:
     deploy_file = tmp_path / "models_deploy.py"
     deploy_file.write_text(DEPLOY)
-    data = {"url": standin.url, "script": str(tmp_path / "ollama-pull"), "models": models,
-            "claude_models": claude_models or models[:1], "prune": prune}
+    data = {
+        "url": standin.url,
+        "script": str(tmp_path / "ollama-pull"),
+        "models": models,
+        "claude_models": claude_models or models[:1],
+        "prune": prune,
+    }
     args = [arg for key, value in data.items() for arg in ("--data", f"{key}={json.dumps(value)}")]
-    return subprocess.run([str(PYINFRA), "-y", "-vvv", "@local", str(deploy_file), *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(PYINFRA), "-y", "-vvv", "@local", str(deploy_file), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def pulls(standin: StandinServer) -> list[str]:
@@ -84,5 +125,25 @@ def test_prune_removes_only_the_undeclared(tmp_path: Path, standin: StandinServe
     assert deploy(tmp_path, standin, ["glm-4.7-flash", "qwen3"]).returncode == 0
     result = deploy(tmp_path, standin, ["qwen3"], prune=True)
     assert result.returncode == 0, result.stderr
-    tags = subprocess.run(["curl", "-sS", f"{standin.url}/api/tags"], capture_output=True, text=True, check=True)
-    assert [model["name"] for model in json.loads(tags.stdout)["models"]] == ["qwen3:latest"]
+    assert list(listed(standin)) == ["qwen3:latest"]
+    assert "removed undeclared model glm-4.7-flash:latest" in result.stderr
+
+
+def test_pinned_digest_mismatch_repulls_and_an_unservable_pin_fails(
+    tmp_path: Path, standin: StandinServer
+) -> None:
+    assert deploy(tmp_path, standin, ["qwen3"]).returncode == 0
+    old = listed(standin)["qwen3:latest"]
+    new = publish(standin, "qwen3:latest", revision="2")
+    assert new != old
+    assert deploy(tmp_path, standin, [f"qwen3@sha256:{old}"]).returncode == 0
+    assert pulls(standin) == ["qwen3:latest"]
+    repinned = deploy(tmp_path, standin, [f"qwen3@sha256:{new}"])
+    assert repinned.returncode == 0, repinned.stderr
+    assert listed(standin)["qwen3:latest"] == new
+    assert pulls(standin) == ["qwen3:latest", "qwen3:latest"]
+    unservable = deploy(tmp_path, standin, [f"qwen3@sha256:{old}"])
+    assert unservable.returncode != 0
+    assert (
+        f"qwen3:latest@sha256:{old} is pinned but the registry served another manifest" in unservable.stderr
+    )
