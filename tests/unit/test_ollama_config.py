@@ -27,8 +27,11 @@ def test_drop_in_sets_the_checklist_environment():
 
 def test_drop_in_escapes_values_and_limits_clients():
     settings = _settings(
-        ollama_host="0.0.0.0", ollama_allow_lan=True, ollama_allowed_clients=["10.1.0.0/24"],
-        ollama_models_dir="/srv/models", ollama_environment={"OLLAMA_ORIGINS": 'a"b\\c 100%'},
+        ollama_host="0.0.0.0",
+        ollama_allow_lan=True,
+        ollama_allowed_clients=["10.1.0.0/24"],
+        ollama_models_dir="/srv/models",
+        ollama_environment={"OLLAMA_ORIGINS": 'a"b\\c 100%'},
     )
     text = config.drop_in(config.server_environment(settings, "cpu"), settings.ollama_allowed_clients)
     assert 'Environment="OLLAMA_ORIGINS=a\\"b\\\\c 100%%"' in text
@@ -39,8 +42,13 @@ def test_drop_in_escapes_values_and_limits_clients():
 
 def test_unit_is_install_sh_s_running_the_stable_path():
     text = config.unit_file()
-    for line in ("ExecStart=/usr/local/bin/ollama serve", "User=ollama", "Group=ollama", "Restart=always",
-                 "WantedBy=default.target"):
+    for line in (
+        "ExecStart=/usr/local/bin/ollama serve",
+        "User=ollama",
+        "Group=ollama",
+        "Restart=always",
+        "WantedBy=default.target",
+    ):
         assert line in text.splitlines()
 
 
@@ -53,16 +61,19 @@ def test_launchd_plist_is_valid_and_carries_the_environment():
     assert plist["KeepAlive"] is True and plist["StandardErrorPath"] == "/Users/dev/.ollama/logs/server.log"
 
 
-@pytest.mark.parametrize(("data", "field"), [
-    ({"ollama_version": "0.14.3"}, "ollama_version: 0.14.3 is below 0.15"),
-    ({"ollama_host": "0.0.0.0"}, "ollama_allow_lan"),
-    ({"ollama_allowed_clients": ["10.1.0.0/33"]}, "ollama_allowed_clients"),
-    ({"ollama_checksum": "maybe"}, "ollama_checksum"),
-    ({"ollama_sha256": {"ollama-linux-amd64.tgz": "abc"}}, "ollama_sha256"),
-    ({"ollama_gpu": "intel"}, "ollama_gpu"),
-    ({"ollama_environment": {"OLLAMA_HOST": "0.0.0.0"}}, "OLLAMA_HOST is managed"),
-    ({"ollama_download_url": "ftp://mirror"}, "ollama_download_url"),
-])
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"ollama_version": "0.14.3"}, "ollama_version: 0.14.3 is below 0.15"),
+        ({"ollama_host": "0.0.0.0"}, "ollama_allow_lan"),
+        ({"ollama_allowed_clients": ["10.1.0.0/33"]}, "ollama_allowed_clients"),
+        ({"ollama_checksum": "maybe"}, "ollama_checksum"),
+        ({"ollama_sha256": {"ollama-linux-amd64.tgz": "abc"}}, "ollama_sha256"),
+        ({"ollama_gpu": "intel"}, "ollama_gpu"),
+        ({"ollama_environment": {"OLLAMA_HOST": "0.0.0.0"}}, "OLLAMA_HOST is managed"),
+        ({"ollama_download_url": "ftp://mirror"}, "ollama_download_url"),
+    ],
+)
 def test_invalid_ollama_settings_name_host_and_field(data, field):
     with pytest.raises(SettingsError) as error:
         _settings(**data)
@@ -74,13 +85,17 @@ def test_context_below_64000_warns():
     assert _settings().context_warning is None
 
 
-@pytest.mark.parametrize(("kernel", "setting", "detected", "mode", "name"), [
-    ("Linux", "auto", "amd", "amd", "0.16.3+rocm"),
-    ("Linux", "auto", "nvidia", "nvidia", "0.16.3"),
-    ("Linux", "auto", "none", "cpu", "0.16.3"),
-    ("Linux", "amd", "none", "amd", "0.16.3+rocm"),  # an explicit setting wins over detection
-    ("Darwin", "amd", "none", "metal", "0.16.3"),
-])
+@pytest.mark.parametrize(
+    ("kernel", "setting", "detected", "mode", "name"),
+    [
+        ("Linux", "auto", "amd", "amd", "0.16.3+rocm"),
+        ("Linux", "auto", "nvidia", "nvidia", "0.16.3"),
+        ("Linux", "auto", "none", "none", "0.16.3"),
+        ("Linux", "cpu", "nvidia", "cpu", "0.16.3"),
+        ("Linux", "amd", "none", "amd", "0.16.3+rocm"),  # an explicit setting wins over detection
+        ("Darwin", "amd", "none", "metal", "0.16.3"),
+    ],
+)
 def test_gpu_mode_and_release_directory(kernel, setting, detected, mode, name):
     with ctx_host.use(FakeHost({"Kernel": kernel, "GpuVendor": detected})):
         platform = operations.current_platform()
@@ -89,8 +104,15 @@ def test_gpu_mode_and_release_directory(kernel, setting, detected, mode, name):
 
 
 def _install(layout, **values):
-    return {"layout": layout, "version": None, "current": None, "link": None, "releases": [], "legacy_lib": False,
-            **values}
+    return {
+        "layout": layout,
+        "version": None,
+        "current": None,
+        "link": None,
+        "releases": [],
+        "legacy_lib": False,
+        **values,
+    }
 
 
 def test_rollback_target_is_what_ran_before():
@@ -100,4 +122,3 @@ def test_rollback_target_is_what_ran_before():
     old = _install("installsh", version="0.14.3", legacy_lib=True)
     assert operations.previous_binary(old, "0.16.3") == f"{ROOT}/0.14.3+installsh/bin/ollama"
     assert operations.previous_binary(_install("none"), "0.16.3") is None
-

@@ -33,6 +33,9 @@ class OllamaInstall(FactBase[dict[str, Any]]):
     ``current`` is the release directory in use, ``releases`` every complete one under our root.
     """
 
+    def default(self) -> dict[str, Any]:
+        return self.process([])
+
     def command(self, binary: str = "bin/ollama") -> str:
         link, root, legacy = shlex.quote(BIN_LINK), shlex.quote(INSTALL_ROOT), shlex.quote(LEGACY_LIB)
         return (
@@ -110,6 +113,9 @@ class GpuVendor(FactBase[str]):
     vendor 10de (NVIDIA) or 1002 (AMD), read from lspci or, without it, /sys/bus/pci/devices.
     """
 
+    def default(self) -> str:
+        return "none"
+
     def command(self) -> str:
         return (
             "command -v nvidia-smi >/dev/null 2>&1 && echo nvidia-smi; "
@@ -141,6 +147,9 @@ class OllamaReleaseSums(FactBase[dict[str, Any]]):
     The release's published ``sha256sum.txt``, fetched by the host itself (it downloads the archive too):
     ``{"sums": {file name: sha256}}``, or ``{"error": "<url>: <curl's reason>"}`` when it cannot be read.
     """
+
+    def default(self) -> dict[str, Any]:
+        return {"sums": {}}
 
     def requires_command(self, url: str) -> str:
         return "curl"

@@ -53,8 +53,7 @@ def gpu_mode(gpu: str, platform: Platform) -> str:
         return "metal"
     if gpu != "auto":
         return gpu
-    detected = host.get_fact(GpuVendor)
-    return detected if detected in ("nvidia", "amd") else "cpu"
+    return host.get_fact(GpuVendor)  # nvidia, amd or none: only an explicit "cpu" hides GPUs
 
 
 def release_name(version: str, mode: str) -> str:
@@ -195,7 +194,7 @@ def _restart_commands(platform: Platform, plist: str | None) -> tuple[str, str, 
                    f"launchctl bootstrap {domain} {shlex.quote(plist or '')}")
         return restart, f'tail -n 40 "$HOME"/{LAUNCHD_LOG}', f"~/{LAUNCHD_LOG}"
     restart = f"systemctl daemon-reload && systemctl enable --quiet {UNIT} && systemctl restart {UNIT}"
-    return restart, f"journalctl -u {UNIT} -n 40 --no-pager", f"journalctl -u {UNIT}"
+    return restart, f'journalctl -u {UNIT} --since "@$started" -n 40 --no-pager', f"journalctl -u {UNIT}"
 
 
 @operation(is_idempotent=False)
