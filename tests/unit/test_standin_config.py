@@ -2,6 +2,7 @@
 
 import importlib.machinery
 import importlib.util
+import sys
 
 import pytest
 
@@ -10,9 +11,14 @@ from ollama_claude.lab.standin_server import STANDIN_SOURCE
 
 @pytest.fixture(scope="module")
 def standin():
+    """The executable loaded as a module, without leaving a __pycache__ beside it (it ships as package data)."""
     loader = importlib.machinery.SourceFileLoader("ollama_standin", str(STANDIN_SOURCE))
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
-    loader.exec_module(module)
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = saved
     return module
 
 
