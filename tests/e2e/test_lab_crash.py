@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+from ollama_claude.lab.fleet import numbered_hosts
+
 
 def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
@@ -51,3 +53,21 @@ def test_host_killed_mid_run_fails_only_that_host_and_down_leaves_nothing(spare_
     assert not Path(state.dir).exists()
     if shutil.which("machinectl"):
         assert prefix not in output(["machinectl", "list", "--no-legend"])
+
+
+def test_up_after_a_crashed_lab_cleans_it_and_boots_fresh_hosts(spare_lab):
+    crashed = spare_lab.require_state()
+    for host in crashed.hosts:
+        spare_lab.kill_host(host.name)
+    spare_lab.up(numbered_hosts(2), log=lambda _: None)
+    assert [spare_lab.ssh(h.name, "hostname", check=True).stdout.strip() for h in crashed.hosts] == [
+        "gpu1",
+        "gpu2",
+    ]
+
+
+def test_restarted_host_keeps_its_disk(spare_lab):
+    spare_lab.ssh("gpu1", "echo kept > /root/marker", check=True)
+    spare_lab.kill_host("gpu1")
+    spare_lab.restart_host("gpu1")
+    assert spare_lab.ssh("gpu1", "cat /root/marker", check=True).stdout == "kept\n"

@@ -27,6 +27,7 @@ DEFAULT_LAB = "lab"
 DEFAULT_SUBNET = "10.213.0.0/24"
 DEFAULT_GROUP = "gpu"
 SSH_READY_TIMEOUT = 90.0
+BOOTED_PROBE = "systemctl is-system-running --wait"
 STOP_TIMEOUT = 5.0
 NSPAWN_RUN_DIR = Path("/run/systemd/nspawn")
 
@@ -220,6 +221,7 @@ class Lab:
             if state is None:
                 # No record: still remove the bridge by its (lab-owned) name, in case state.json was lost.
                 network.delete_bridge(network.interface_name(self.name))
+                log(f"lab '{self.name}' is not up; nothing to remove")
                 return
             self.teardown(state)
         log(f"lab '{self.name}' down")
@@ -400,7 +402,8 @@ class Lab:
         state.save()
 
     def wait_for_ssh(self, state: LabState, hosts: list[HostState]) -> None:
-        """Poll until every host runs `true` over SSH; a dead or silent host fails with its console tail."""
+        """Poll until every host answers SSH with a finished boot (so deploys never race systemd's start-up);
+        a dead or silent host fails with its console tail."""
         deadline = time.monotonic() + SSH_READY_TIMEOUT
         waiting = list(hosts)
         while waiting:
@@ -410,12 +413,12 @@ class Lab:
                         f"lab host '{host.name}' exited while booting; console "
                         f"{host.console_log}:\n{console_tail(host)}"
                     )
-                if self.ssh(host.name, "true", timeout=3).returncode == 0:
+                if self.ssh(host.name, BOOTED_PROBE, timeout=10).stdout.strip() in ("running", "degraded"):
                     waiting.remove(host)
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(h.name for h in waiting)
                 raise LabError(
-                    f"lab host(s) {names} did not answer SSH within {SSH_READY_TIMEOUT:.0f}s; console "
+                    f"lab host(s) {names} did not finish booting / answer SSH within {SSH_READY_TIMEOUT:.0f}s; console "
                     f"{waiting[0].console_log}:\n{console_tail(waiting[0])}"
                 )
             if waiting:
