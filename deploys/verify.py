@@ -1,0 +1,9 @@
+"""
+Checklist only: prove every host and user of the inventory works, change nothing.
+
+    pyinfra inventories/gpu.py deploys/verify.py
+"""
+
+from ollama_claude.verify.deploy import verify_host
+
+verify_host()

@@ -1,0 +1,182 @@
+"""
+The checklist operation: read everything through facts, judge it, record it for the fleet report, and fail only
+this host (with every failing item and its fix) when something is wrong. It changes nothing on the host.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import replace
+
+from pyinfra import host, state
+from pyinfra.api import operation
+from pyinfra.facts.server import Kernel, Users
+
+from ..models.facts import ModelCapabilities, OllamaModels, OllamaSignin
+from ..ollama.facts import OllamaServerVersion
+from ..settings import ClaudeUser, Settings
+from . import chain as fallback
+from .checks import (
+    HostObservation,
+    ItemResult,
+    UserObservation,
+    check_claude_env,
+    check_claude_version,
+    check_context,
+    check_headless,
+    check_models,
+    check_ollama,
+    check_role_models,
+    check_telemetry,
+    claude_command,
+    claude_settings_path,
+    downgrade,
+    normalise,
+    ollama_url,
+    settings_problem,
+)
+from .facts import (
+    ClaudeCodeVersion,
+    EditTest,
+    EditTestResult,
+    HttpHeadStatus,
+    JsonFile,
+    LoadedModels,
+    LoginEnvironment,
+    OllamaServiceEnvironment,
+)
+from .report import Line, fleet_report
+
+#: Machine-wide managed settings (they beat the user's settings.json), per kernel.
+MANAGED_SETTINGS = {
+    "Linux": "/etc/claude-code/managed-settings.json",
+    "Darwin": "/Library/Application Support/ClaudeCode/managed-settings.json",
+}
+
+
+def observe_host(settings: Settings) -> HostObservation:
+    url = ollama_url(settings)
+    models = host.get_fact(OllamaModels, base_url=url)
+    listed = {normalise(name) for name in models or {}}
+    declared = [ref.full for ref in settings.library_models + settings.cloud_models]
+    return HostObservation(
+        version=host.get_fact(OllamaServerVersion, base_url=url),
+        service_env=host.get_fact(OllamaServiceEnvironment) if settings.ollama_enabled else None,
+        models=models,
+        capabilities={name: host.get_fact(ModelCapabilities, base_url=url, model=name)
+                      for name in declared if name in listed},
+    )
+
+
+def observe_user(settings: Settings, user: ClaudeUser) -> UserObservation:
+    login_env = host.get_fact(LoginEnvironment, user=user.name)
+    managed_path = MANAGED_SETTINGS.get(host.get_fact(Kernel) or "", MANAGED_SETTINGS["Linux"])
+    observation = UserObservation(
+        uid=(host.get_fact(Users).get(user.name) or {}).get("uid"),
+        login_env=login_env,
+        user_settings=host.get_fact(JsonFile, path=claude_settings_path(settings), user=user.name),
+        managed_settings=host.get_fact(JsonFile, path=managed_path),
+        base_url_status=0,
+        claude_version=host.get_fact(ClaudeCodeVersion, user=user.name, executable=claude_command(settings)),
+    )
+    base_url = observation.effective_env.get("ANTHROPIC_BASE_URL")
+    status = host.get_fact(HttpHeadStatus, url=base_url) if base_url else 0
+    return replace(observation, base_url_status=status)
+
+
+def prerequisites(settings: Settings, user: ClaudeUser, host_obs: HostObservation, user_obs: UserObservation,
+                  host_items: dict[int, ItemResult]) -> fallback.Prerequisites:
+    """Turn failed checks into the reasons a chain link cannot work, so no link is tried in vain."""
+    common = None
+    if user_obs.uid is None:
+        common = f"user {user.name} does not exist"
+    elif user_obs.claude_version is None:
+        common = "Claude Code is not installed (item 9)"
+    ollama = None
+    if host_obs.version is None:
+        ollama = "Ollama does not answer (item 1)"
+    elif not 200 <= user_obs.base_url_status < 400:
+        ollama = "ANTHROPIC_BASE_URL does not answer (item 4)"
+    local = None
+    model = normalise(settings.default_model or "")
+    if host_items[2].status == "fail":
+        local = f"{host_items[2].message} (item 2)"
+    elif model not in host_obs.listed:
+        local = f"{model} is not on the server (item 3)"
+    elif "tools" not in (host_obs.capabilities.get(model) or []):
+        local = f"{model} lacks the tools capability (item 3)"
+    signin = host.get_fact(OllamaSignin, base_url=ollama_url(settings)) if settings.cloud_models else None
+    return fallback.Prerequisites(common=common, ollama=ollama, local=local, signin=signin)
+
+
+def try_link(settings: Settings, user: ClaudeUser, link: fallback.Link) -> EditTestResult:
+    started = time.monotonic()
+    result = host.get_fact(
+        EditTest, user=user.name, model=link.model, timeout=settings.verify_timeout,
+        executable=claude_command(settings), settings=link.anthropic_settings,
+    )
+    return replace(result, seconds=time.monotonic() - started)
+
+
+def verify_user(settings: Settings, user: ClaudeUser, host_obs: HostObservation,
+                host_items: dict[int, ItemResult]) -> tuple[Line, list[fallback.Attempt]]:
+    started = time.monotonic()
+    user_obs = observe_user(settings, user)
+    links = fallback.plan_links(settings, user, prerequisites(settings, user, host_obs, user_obs, host_items))
+    attempts = fallback.run_chain(links, lambda link: try_link(settings, user, link))
+    winner = fallback.chosen(attempts)
+    items = [
+        settings_problem(user_obs) or check_claude_env(user, user_obs),
+        check_headless(user, user_obs),
+        check_telemetry(settings, user_obs),
+        fallback.edit_test_item(user, attempts, settings.verify_timeout),
+        check_role_models(user_obs, host_obs),
+        check_claude_version(settings, user, user_obs),
+    ]
+    line = Line(host.name, user.name, items, winner.link.name if winner else None,
+                winner.link.model if winner else None, time.monotonic() - started)
+    return line, attempts
+
+
+def failure_command(lines: list[Line]) -> str:
+    """Print every failing item with its fix to stderr and fail this host only."""
+    messages = [
+        f"verify {line.host} {line.user or '-'}: item {item.number} {item.key}: {item.message}; fix: {item.fix}"
+        for line in lines for item in line.items if item.status == "fail"
+    ]
+    return "; ".join(f"echo {shlex.quote(message)} >&2" for message in messages) + "; exit 1"
+
+
+@operation()
+def checklist(settings: Settings):
+    """
+    Prove the seed's checklist on this host, per configured user, ending in the real edit test through the
+    fallback chain; record the results for the fleet report. Changes nothing.
+
+    + settings: this host's settings
+    """
+    started = time.monotonic()
+    host_obs = observe_host(settings)
+    host_items = {1: check_ollama(settings, host_obs), 2: check_context(settings, host_obs),
+                  3: check_models(settings, host_obs)}
+    host_seconds = time.monotonic() - started
+    verified = [verify_user(settings, user, host_obs, host_items) for user in settings.claude_users]
+    # What the server really gave the model is only known once the edit test has loaded it.
+    host_obs = replace(host_obs, loaded=host.get_fact(LoadedModels, base_url=ollama_url(settings)))
+    host_items[2] = check_context(settings, host_obs)
+    lines = []
+    for line, attempts in verified or [(Line(host.name, None), [])]:
+        winner = fallback.chosen(attempts)
+        shared = [host_items[number] for number in sorted(host_items)]
+        if winner is not None and winner.link.name != "local":
+            # The fallback covers the local model's problems: report them, but the user has a working model.
+            shared = [downgrade(item, f"fallback {winner.link.name} in use") if item.number in (2, 3) else item
+                      for item in shared]
+        lines.append(replace(line, items=shared + line.items, seconds=line.seconds + host_seconds))
+    fleet_report(state).record(host.name, lines, executing=state.is_executing)
+    if any(line.status == "fail" for line in lines):
+        yield failure_command(lines)
+        return
+    chosen = ", ".join(f"{line.user}: {line.link} {line.model}" for line in lines if line.user)
+    host.noop(f"checklist passed ({chosen or 'no claude_users'})")
