@@ -1,0 +1,78 @@
+"""The Claude Code step of the deploy: the pinned CLI, then each declared user's settings, env and rc files."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.facts.server import Kernel, Users
+
+from ..context import host_settings
+from ..settings import ClaudeUser, Settings
+from .operations import (
+    claude_code_native,
+    claude_code_npm,
+    claude_settings,
+    claude_user_exists,
+    managed_file,
+    rc_block,
+    render,
+)
+from .paths import BASH_LOGIN_FILES, CLAUDE_LINK, ROOT_GROUP, managed_settings_path, user_paths
+from .settings_merge import CONFLICTING_ENV, claude_env, machine_settings, user_settings
+
+
+@deploy("Claude Code")
+def configure_claude_code() -> None:
+    """
+    Install Claude Code at its pin, enforce the machine policy if asked, then point every declared user's
+    Claude Code at Ollama (settings.json merge, env files, rc blocks; with isolation a wrapper and its own dir).
+    """
+    settings = host_settings()
+    version = settings.claude_code_version
+    if settings.claude_code_install == "native":
+        claude_code_native(name=f"Install Claude Code {version} (native)", version=version,
+                           registry=settings.npm_registry(), install_dir=settings.claude_code_dir, link=CLAUDE_LINK)
+    elif settings.claude_code_install == "npm":
+        claude_code_npm(name=f"Install Claude Code {version} (npm)", version=version,
+                        registry=settings.npm_registry())
+    if settings.claude_managed_settings:
+        kernel = host.get_fact(Kernel)
+        claude_settings(name="Enforce base URL and telemetry policy (managed-settings.json)",
+                        path=managed_settings_path(kernel), managed=machine_settings(settings), owner="root",
+                        group=ROOT_GROUP[kernel], mode="644", drop_env=list(CONFLICTING_ENV))
+    accounts = host.get_fact(Users)
+    for user in settings.claude_users:
+        claude_user_exists(name=f"{user.name}: account exists", user=user.name)
+        account = accounts.get(user.name)
+        if account:
+            _configure_user(settings, user, user.home or account["home"], account["group"])
+
+
+def _bash_login_file(home: str) -> str:
+    for name in BASH_LOGIN_FILES[:-1]:
+        if host.get_fact(File, path=f"{home}/{name}"):
+            return name
+    return BASH_LOGIN_FILES[-1]
+
+
+def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
+    paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
+    owner = {"owner": user.name, "group": group, "below": home}
+    claude_settings(name=f"{user.name}: merge managed keys into {paths.settings_json}", path=paths.settings_json,
+                    managed=user_settings(settings), drop_env=list(CONFLICTING_ENV), **owner)
+    env = claude_env(settings)
+    if paths.config_dir:
+        env["CLAUDE_CONFIG_DIR"] = paths.config_dir
+    managed_file(name=f"{user.name}: {paths.env_sh}", path=paths.env_sh, content=render("env.sh", env=env), **owner)
+    if user.shell == "fish":
+        managed_file(name=f"{user.name}: {paths.env_fish}", path=paths.env_fish,
+                     content=render("env.fish", env=env), **owner)
+    if paths.wrapper:
+        claude = CLAUDE_LINK if settings.claude_code_install == "native" else "claude"
+        managed_file(name=f"{user.name}: wrapper {paths.wrapper}", path=paths.wrapper, mode="755",
+                     content=render("wrapper.sh", env_file=paths.env_sh, claude=claude), **owner)
+    block = render("rc-block.fish" if user.shell == "fish" else "rc-block.sh",
+                   env_file=paths.env_fish if user.shell == "fish" else paths.env_sh, wrapper_dir=paths.wrapper_dir)
+    for rc_file in paths.rc_files:
+        rc_block(name=f"{user.name}: ollama-claude block in {rc_file}", path=rc_file, content=block, **owner)
