@@ -152,7 +152,9 @@ def test_catalogue_override_publishes_a_new_upstream_version(http, standin, tmp_
     old_digest = http.get("/api/tags").json()["models"][0]["digest"]
     override = tmp_path / "catalogue.json"
     override.write_text(
-        json.dumps({"models": {"glm-4.7-flash": {"revision": "2"}, "mine:7b": {"context_length": 9}}})
+        json.dumps(
+            {"models": {"glm-4.7-flash": {"revision": "2"}, "mine:7b": {"context_length": 9}, "qwen3": None}}
+        )
     )
     standin.stop()
     server = start_standin(standin.home, env={"OLLAMA_STANDIN_CATALOGUE": str(override)})
@@ -168,6 +170,8 @@ def test_catalogue_override_publishes_a_new_upstream_version(http, standin, tmp_
         assert new_digest != old_digest
         added = httpx.post(server.url + "/api/pull", json={"model": "mine:7b", "stream": False}, timeout=30)
         assert added.json() == {"status": "success"}
+        removed = httpx.post(server.url + "/api/pull", json={"model": "qwen3", "stream": False}, timeout=30)
+        assert removed.json() == {"error": "pull model manifest: file does not exist"}
     finally:
         server.stop()
 
