@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from standin_registry import listed, upstream_digest
 
 from ollama_claude.lab.standin_server import StandinServer, start_standin
 
@@ -46,24 +47,10 @@ def standin(tmp_path: Path) -> Iterator[StandinServer]:
 
 
 def publish(standin: StandinServer, model: str, revision: str) -> str:
-    """Publish a new upstream version of a model; return its manifest digest, as a fresh server pulls it."""
-    Path(standin.env["OLLAMA_STANDIN_CATALOGUE"]).write_text(
-        json.dumps({"models": {**CATALOGUE, model: {"revision": revision}}})
-    )
-    catalogue = {"OLLAMA_STANDIN_CATALOGUE": standin.env["OLLAMA_STANDIN_CATALOGUE"]}
-    reference = start_standin(standin.home.parent / f"reference-{revision}", env=catalogue)
-    try:
-        assert reference.cli("pull", model).returncode == 0
-        return listed(reference)[model]
-    finally:
-        reference.stop()
-
-
-def listed(server: StandinServer) -> dict[str, str]:
-    tags = subprocess.run(
-        ["curl", "-sS", f"{server.url}/api/tags"], capture_output=True, text=True, check=True
-    )
-    return {model["name"]: model["digest"] for model in json.loads(tags.stdout)["models"]}
+    """Publish a new upstream version of a model to this server's registry; return its manifest digest."""
+    catalogue = {**CATALOGUE, model: {"revision": revision}}
+    Path(standin.env["OLLAMA_STANDIN_CATALOGUE"]).write_text(json.dumps({"models": catalogue}))
+    return upstream_digest(standin.home.parent / f"reference-{revision}", model, catalogue)
 
 
 def deploy(
@@ -125,7 +112,7 @@ def test_prune_removes_only_the_undeclared(tmp_path: Path, standin: StandinServe
     assert deploy(tmp_path, standin, ["glm-4.7-flash", "qwen3"]).returncode == 0
     result = deploy(tmp_path, standin, ["qwen3"], prune=True)
     assert result.returncode == 0, result.stderr
-    assert list(listed(standin)) == ["qwen3:latest"]
+    assert list(listed(standin.url)) == ["qwen3:latest"]
     assert "removed undeclared model glm-4.7-flash:latest" in result.stderr
 
 
@@ -133,14 +120,14 @@ def test_pinned_digest_mismatch_repulls_and_an_unservable_pin_fails(
     tmp_path: Path, standin: StandinServer
 ) -> None:
     assert deploy(tmp_path, standin, ["qwen3"]).returncode == 0
-    old = listed(standin)["qwen3:latest"]
+    old = listed(standin.url)["qwen3:latest"]
     new = publish(standin, "qwen3:latest", revision="2")
     assert new != old
     assert deploy(tmp_path, standin, [f"qwen3@sha256:{old}"]).returncode == 0
     assert pulls(standin) == ["qwen3:latest"]
     repinned = deploy(tmp_path, standin, [f"qwen3@sha256:{new}"])
     assert repinned.returncode == 0, repinned.stderr
-    assert listed(standin)["qwen3:latest"] == new
+    assert listed(standin.url)["qwen3:latest"] == new
     assert pulls(standin) == ["qwen3:latest", "qwen3:latest"]
     unservable = deploy(tmp_path, standin, [f"qwen3@sha256:{old}"])
     assert unservable.returncode != 0
