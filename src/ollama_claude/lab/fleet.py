@@ -410,16 +410,15 @@ class Lab:
             for host in list(waiting):
                 if not (host.process and host.process.alive()):
                     raise LabError(
-                        f"lab host '{host.name}' exited while booting; console "
-                        f"{host.console_log}:\n{console_tail(host)}"
+                        f"lab host '{host.name}' exited while booting; its console:\n{console_tail(host)}"
                     )
                 if self.ssh(host.name, BOOTED_PROBE, timeout=10).stdout.strip() in ("running", "degraded"):
                     waiting.remove(host)
             if waiting and time.monotonic() > deadline:
                 names = ", ".join(h.name for h in waiting)
                 raise LabError(
-                    f"lab host(s) {names} did not finish booting / answer SSH within {SSH_READY_TIMEOUT:.0f}s; console "
-                    f"{waiting[0].console_log}:\n{console_tail(waiting[0])}"
+                    f"lab host(s) {names} did not finish booting / answer SSH within {SSH_READY_TIMEOUT:.0f}s; "
+                    f"console of {waiting[0].name}:\n{console_tail(waiting[0])}"
                 )
             if waiting:
                 time.sleep(0.2)
