@@ -25,8 +25,10 @@ class ClaudePlatform(FactBase[str | None]):
     None when Anthropic ships no binary for this kernel/CPU."""
 
     def command(self) -> str:
-        musl = "(ls /lib/ld-musl-* >/dev/null 2>&1 || (ldd --version 2>&1 | grep -qi musl)) && echo musl || echo gnu"
-        return f'echo "$(uname -s) $(uname -m) $({musl})"'
+        return (
+            "libc=gnu; if ls /lib/ld-musl-* >/dev/null 2>&1 || ldd --version 2>&1 | grep -qi musl; then libc=musl; "
+            'fi; echo "$(uname -s) $(uname -m) $libc"'
+        )
 
     def process(self, output: list[str]) -> str | None:
         kernel, machine, libc = (output[0].split() + ["", "", ""])[:3] if output else ("", "", "")
@@ -43,6 +45,10 @@ class ClaudeCodeInstall(FactBase[dict[str, Any]]):
     regular file someone else put there), ``pinned`` (what ``<dir>/<version>/claude --version`` reports, or None).
     """
 
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"link": None, "link_is_file": False, "pinned": None}
+
     def command(self, link: str, binary: str) -> str:
         qlink, qbin = shlex.quote(link), shlex.quote(binary)
         return (
@@ -51,7 +57,7 @@ class ClaudeCodeInstall(FactBase[dict[str, Any]]):
         )
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        facts: dict[str, Any] = {"link": None, "link_is_file": False, "pinned": None}
+        facts = self.default()
         for line in output:
             kind, _, value = line.partition(" ")
             if kind == "link":
@@ -81,6 +87,10 @@ class ClaudeNativePackage(FactBase[dict[str, str]]):
     tarball anyway): ``tarball`` and ``sha512`` (hex, from ``dist.integrity``), or ``error``. Tries the version
     document first, then the abbreviated packument, so plain registries, proxies and mirrors all answer.
     """
+
+    @staticmethod
+    def default() -> dict[str, str]:
+        return {"error": "the registry answered with an empty document"}
 
     def requires_command(self, registry: str, platform: str, version: str) -> str:
         return "curl"
