@@ -1,0 +1,224 @@
+"""
+Ollama install, upgrade, overrides, checksum abort and rollback through the real pyinfra CLI on two lab hosts,
+with release archives (the stand-in inside) from the lab mirror. The tests run in order and share the hosts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ollama_claude.lab import network
+from ollama_claude.lab.mirror import FAULTS_FILE, build_mirror, write_faults
+from ollama_claude.lab.releases import ollama_release_dir
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = "tests/e2e/deploys/install_ollama.py"
+HOSTS = ("gpu1", "gpu2")
+ROOT = "/usr/local/lib/ollama-claude/ollama"
+MIRROR_PORT = 8111
+#: A release whose archive and checksum are valid but whose binary exits at start, as a broken build would.
+BROKEN_VERSION = "0.17.0"
+pytestmark = pytest.mark.lab
+
+
+def _broken_release(mirror_root: Path) -> None:
+    script = b'#!/bin/sh\necho "ollama 0.17.0: crashed at start (lab test release)" >&2\nexit 1\n'
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("./bin/ollama")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    archive = subprocess.run(["zstd", "-q", "-c"], input=buffer.getvalue(), capture_output=True, check=True).stdout
+    target = ollama_release_dir(mirror_root, BROKEN_VERSION)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "ollama-linux-amd64.tar.zst").write_bytes(archive)
+    (target / "sha256sum.txt").write_text(f"{hashlib.sha256(archive).hexdigest()}  ./ollama-linux-amd64.tar.zst\n")
+
+
+@pytest.fixture(scope="module")
+def mirror(lab, tmp_path_factory):
+    """The release mirror on the lab's bridge address, with 0.14.3, 0.15.2, 0.16.3 and the broken release."""
+    root = build_mirror(tmp_path_factory.mktemp("mirror"), claude_code_version=None)
+    _broken_release(root)
+    gateway = str(network.gateway_address(lab.require_state().subnet).ip)
+    argv = [sys.executable, "-m", "ollama_claude.lab.mirror", "serve", "--root", str(root), "--no-claude-code",
+            "--bind", gateway, "--port", str(MIRROR_PORT)]
+    lab.start_service("ollama-install-mirror", argv)
+    base = f"http://{gateway}:{MIRROR_PORT}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{base}/ollama/releases/download/v0.16.3/sha256sum.txt", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield root, f"{base}/ollama/releases/download"
+    lab.stop_service("ollama-install-mirror")
+
+
+@pytest.fixture(scope="module")
+def deploy(run_pyinfra, mirror):
+    def run(*args: str, **data):
+        settings = {"ollama_download_url": mirror[1], **data}
+        options = [item for key, value in settings.items() for item in ("--data", f"{key}={value}")]
+        return run_pyinfra(DEPLOY, *options, *args)
+    return run
+
+
+def _on(lab, host: str, command: str) -> str:
+    return lab.ssh(host, command, check=True).stdout.strip()
+
+
+def _version(lab, host):
+    return json.loads(_on(lab, host, "curl -fsS 127.0.0.1:11434/api/version"))["version"]
+
+
+def _pid(lab, host):
+    return _on(lab, host, "systemctl show -p MainPID --value ollama.service")
+
+
+def _models(lab, host):
+    return {m["name"] for m in json.loads(_on(lab, host, "curl -fsS 127.0.0.1:11434/api/tags"))["models"]}
+
+
+def _pull(lab, host, model):
+    _on(lab, host, f"curl -fsS 127.0.0.1:11434/api/pull -d '{{\"model\":\"{model}\",\"stream\":false}}'")
+
+
+def test_fresh_install_runs_the_pinned_version_from_its_own_directory(lab, deploy):
+    run = deploy(ollama_version="0.15.2")
+    assert run.rc == 0 and run.errors == 0, run
+    for host in HOSTS:
+        assert _version(lab, host) == "0.15.2"
+        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/0.15.2/bin/ollama"
+        assert _on(lab, host, "systemctl is-enabled ollama.service") == "enabled"
+        assert _on(lab, host, "id -nG ollama").split()[0] == "ollama"
+        assert "OLLAMA_CONTEXT_LENGTH=64000" in _on(lab, host, "systemctl show -p Environment ollama.service")
+
+
+def test_rerun_changes_nothing_and_keeps_the_server_process(lab, deploy):
+    pids = {host: _pid(lab, host) for host in HOSTS}
+    run = deploy(ollama_version="0.15.2")
+    assert run.rc == 0 and run.changes == 0, run
+    assert {host: _pid(lab, host) for host in HOSTS} == pids
+
+
+def test_dry_run_shows_the_upgrade_and_changes_nothing(lab, mirror):
+    pids = {host: _pid(lab, host) for host in HOSTS}
+    # Without -y: pyinfra only diffs (and so only --dry shows changes) when it is not told to go ahead blindly.
+    argv = [str(Path(sys.executable).parent / "pyinfra"), "inventories/lab.py", DEPLOY, "--dry",
+            "--data", f"ollama_download_url={mirror[1]}", "--data", "ollama_version=0.16.3"]
+    run = subprocess.run(argv, cwd=REPO, env=lab.pyinfra_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    proposed = run.stdout + run.stderr
+    assert re.search(r"Install Ollama 0\.16\.3\s+2 \(gpu1, gpu2\)", proposed), proposed
+    assert re.search(r"Restart Ollama if needed and wait for its version\s+2 \(gpu1, gpu2\)", proposed), proposed
+    assert re.search(r"Ollama service overrides\s+-\s", proposed), proposed  # the drop-in stays as it is
+    for host in HOSTS:
+        assert _version(lab, host) == "0.15.2" and _pid(lab, host) == pids[host]
+        assert _on(lab, host, f"ls {ROOT}") == "0.15.2"
+
+
+def test_corrupt_archive_aborts_only_that_host_and_touches_nothing(lab, deploy, mirror):
+    for host in HOSTS:
+        _pull(lab, host, "qwen3")
+    gpu1_pid = _pid(lab, "gpu1")
+    archive = "ollama/releases/download/v0.16.3/ollama-linux-amd64.tar.zst"
+    write_faults(mirror[0], corrupt=[archive])
+    _on(lab, "gpu2", "mv /usr/bin/zstd /usr/bin/zstd.hidden")  # gpu2 falls back to the intact .tgz
+    try:
+        run = deploy(ollama_version="0.16.3")
+    finally:
+        (mirror[0] / FAULTS_FILE).unlink()
+        _on(lab, "gpu2", "mv /usr/bin/zstd.hidden /usr/bin/zstd")
+    assert run.rc != 0, run
+    assert f"gpu1: sha256 mismatch for {mirror[1]}/v0.16.3/ollama-linux-amd64.tar.zst: expected " in run.output
+    assert _version(lab, "gpu1") == "0.15.2" and _pid(lab, "gpu1") == gpu1_pid
+    assert _on(lab, "gpu1", f"ls -A {ROOT}") == "0.15.2"  # no staging left, nothing switched
+    assert _version(lab, "gpu2") == "0.16.3" and "qwen3:latest" in _models(lab, "gpu2")
+
+
+def test_upgrade_keeps_pulled_models_and_the_previous_release(lab, deploy):
+    run = deploy(ollama_version="0.16.3")
+    assert run.rc == 0 and run.errors == 0, run
+    for host in HOSTS:
+        assert _version(lab, host) == "0.16.3"
+        assert "qwen3:latest" in _models(lab, host)
+    assert _on(lab, "gpu1", f"ls {ROOT}").split() == ["0.15.2", "0.16.3"]
+
+
+def test_context_length_change_rewrites_the_drop_in_and_restarts_once(lab, deploy):
+    since = _on(lab, "gpu1", "date +%s")
+    run = deploy(ollama_context_length=128000)
+    assert run.rc == 0, run
+    for host in HOSTS:
+        drop_in = _on(lab, host, "cat /etc/systemd/system/ollama.service.d/override.conf")
+        assert 'Environment="OLLAMA_CONTEXT_LENGTH=128000"' in drop_in
+        pid = _pid(lab, host)
+        assert "OLLAMA_CONTEXT_LENGTH=128000" in _on(lab, host, f"tr '\\0' '\\n' < /proc/{pid}/environ")
+        starts = _on(lab, host, f"journalctl -u ollama.service --since @{since} -o cat | grep -c '^Started ollama'")
+        assert starts == "1", host
+    assert deploy(ollama_context_length=128000).changes == 0
+
+
+def test_version_failing_its_health_check_is_rolled_back(lab, deploy):
+    run = deploy(ollama_version=BROKEN_VERSION, ollama_health_timeout=8, ollama_context_length=128000)
+    assert run.rc != 0, run
+    assert f"ollama {BROKEN_VERSION} did not report its version" in run.output, run
+    assert "crashed at start" in run.output  # the journal tail names the reason
+    for host in HOSTS:
+        assert f"{host}: ollama {BROKEN_VERSION} did not report" in run.output
+        assert _version(lab, host) == "0.16.3"
+        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/0.16.3/bin/ollama"
+        assert "qwen3:latest" in _models(lab, host)
+
+
+INSTALL_SH_LAYOUT = """
+set -e
+systemctl disable --now ollama.service
+rm -rf {root} /usr/local/bin/ollama /etc/systemd/system/ollama.service.d
+curl -fsSL {url}/v0.14.3/ollama-linux-amd64.tgz | tar -xzf - -C /usr/local
+cat > /etc/systemd/system/ollama.service <<UNIT
+[Unit]
+Description=Ollama Service
+After=network-online.target
+
+[Service]
+ExecStart=/usr/local/bin/ollama serve
+User=ollama
+Group=ollama
+Restart=always
+RestartSec=3
+Environment="PATH=$PATH"
+
+[Install]
+WantedBy=default.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now ollama.service
+for i in $(seq 50); do curl -fsS 127.0.0.1:11434/api/version && break; sleep 0.2; done
+"""
+
+
+def test_install_sh_layout_is_taken_over_and_upgraded(lab, deploy, mirror):
+    _on(lab, "gpu2", INSTALL_SH_LAYOUT.format(root=ROOT, url=mirror[1]))
+    assert _version(lab, "gpu2") == "0.14.3"
+    _pull(lab, "gpu2", "gpt-oss:20b")
+    run = deploy(ollama_version="0.16.3")
+    assert run.rc == 0 and run.errors == 0, run
+    assert _version(lab, "gpu2") == "0.16.3"
+    assert _on(lab, "gpu2", "readlink /usr/local/bin/ollama") == f"{ROOT}/0.16.3/bin/ollama"
+    assert _on(lab, "gpu2", "test -e /usr/local/lib/ollama || echo gone") == "gone"
+    assert _on(lab, "gpu2", f"ls {ROOT}").split() == ["0.14.3+installsh", "0.16.3"]
+    assert {"gpt-oss:20b", "qwen3:latest"} <= _models(lab, "gpu2")
+    assert deploy(ollama_version="0.16.3").changes == 0
