@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ollama_claude.ollama.facts import GpuVendor, OllamaInstall, OllamaReleaseSums, OllamaServerVersion
+from ollama_claude.ollama.facts import (
+    GpuVendor,
+    OllamaInstall,
+    OllamaReleaseSums,
+    OllamaServerVersion,
+    UnifiedCgroups,
+)
 
 ROOT = "/usr/local/lib/ollama-claude/ollama"
 
@@ -75,3 +81,8 @@ def test_server_version_is_none_unless_the_api_answers():
     assert OllamaServerVersion().process(['{"version":"0.16.3"}', "__HTTP_STATUS__200"]) == "0.16.3"
     assert OllamaServerVersion().process(["__HTTP_STATUS__000"]) is None
     assert OllamaServerVersion().process(["404 page not found", "__HTTP_STATUS__404"]) is None
+
+
+def test_unified_cgroups_only_for_cgroup2fs():
+    assert UnifiedCgroups().process(["cgroup2fs"]) is True
+    assert UnifiedCgroups().process(["tmpfs"]) is False  # cgroup v1: systemd ignores IPAddressAllow=

@@ -23,7 +23,7 @@ from .config import (
     server_environment,
     unit_file,
 )
-from .facts import OllamaInstall
+from .facts import OllamaInstall, UnifiedCgroups
 
 #: Groups install.sh adds the service user to, when the host has them (GPU device access).
 GPU_GROUPS = ("render", "video")
@@ -76,6 +76,11 @@ def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
         files.directory(
             name="Ollama models directory", path=settings.ollama_models_dir, user=SERVICE_USER,
             group=SERVICE_USER, recursive=True,
+        )
+    if settings.ollama_allowed_clients and not host.get_fact(UnifiedCgroups):
+        logger.warning(
+            f"{host.name}: ollama_allowed_clients is NOT enforced here: systemd's IPAddressAllow= needs cgroup v2 "
+            f"(this host runs cgroup v1); restrict port {settings.ollama_port} with a host firewall instead"
         )
     unit = files.put(name="Ollama systemd unit", src=StringIO(unit_file()), dest=UNIT_PATH, mode="644")
     overrides = files.put(

@@ -170,3 +170,13 @@ class OllamaReleaseSums(FactBase[dict[str, Any]]):
             if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
                 sums[parts[1].lstrip("*").removeprefix("./")] = parts[0]
         return {"sums": sums}
+
+
+class UnifiedCgroups(FactBase[bool]):
+    """Whether /sys/fs/cgroup is cgroup v2: systemd's per-unit IP firewall (IPAddressAllow=) needs it."""
+
+    def command(self) -> str:
+        return "stat -fc %T /sys/fs/cgroup 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> bool:
+        return output == ["cgroup2fs"]
