@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import re
 import signal
@@ -19,10 +20,11 @@ from ollama_claude.lab.system import require_lab_host
 
 REPO = Path(__file__).resolve().parents[1]
 # Its own name and subnet, so a user's `ollama-claude lab up` demo lab and the test lab never collide.
-TEST_LAB = "test"
-TEST_SUBNET = "10.213.1.0/24"
-SPARE_LAB = "spare"
-SPARE_SUBNET = "10.213.2.0/24"
+# Override both to run two test sessions side by side (each needs its own lab name and subnet).
+TEST_LAB = os.environ.get("OLLAMA_CLAUDE_TEST_LAB", "test")
+TEST_SUBNET = os.environ.get("OLLAMA_CLAUDE_TEST_SUBNET", "10.213.1.0/24")
+SPARE_LAB = f"{TEST_LAB}-spare"
+SPARE_SUBNET = os.environ.get("OLLAMA_CLAUDE_TEST_SPARE_SUBNET", "10.213.2.0/24")
 PYINFRA = Path(sys.executable).parent / "pyinfra"
 
 
@@ -106,13 +108,30 @@ class PyinfraRun:
 
 
 @pytest.fixture(scope="session")
-def run_pyinfra(request):
-    """Run `pyinfra -y inventories/lab.py <deploy> [args]` from the repo, against the session lab by default."""
+def pyinfra_run(request):
+    """
+    Run `pyinfra -y inventories/lab.py <deploy> [args]` from the repo, against the session lab by default.
 
-    def run(deploy: str, *args: str, target: Lab | None = None, timeout: float = 600) -> PyinfraRun:
+    + data: extra host data for this run, as `--data key=<json>` so lists, dicts and numbers keep their type
+    + hosts: limit the run to these lab hosts (`--limit`)
+    + target: another lab (e.g. `spare_lab`)
+    """
+
+    def run(
+        deploy: str,
+        *args: str,
+        data: dict | None = None,
+        hosts: list[str] | tuple[str, ...] = (),
+        target: Lab | None = None,
+        timeout: float = 600,
+    ) -> PyinfraRun:
         target = target or request.getfixturevalue("lab")
+        options = [
+            item for key, value in (data or {}).items() for item in ("--data", f"{key}={json.dumps(value)}")
+        ]
+        options += [item for host in hosts for item in ("--limit", host)]
         done = subprocess.run(
-            [str(PYINFRA), "-y", "inventories/lab.py", deploy, *args],
+            [str(PYINFRA), "-y", *options, "inventories/lab.py", deploy, *args],
             cwd=REPO,
             env=target.pyinfra_env(),
             text=True,
@@ -123,3 +142,9 @@ def run_pyinfra(request):
         return PyinfraRun(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def run_pyinfra(pyinfra_run):
+    """The same runner under its first name; prefer `pyinfra_run`."""
+    return pyinfra_run

@@ -21,11 +21,11 @@ def output(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=False).stdout
 
 
-def test_host_killed_mid_run_fails_only_that_host_and_down_leaves_nothing(spare_lab, run_pyinfra):
+def test_host_killed_mid_run_fails_only_that_host_and_down_leaves_nothing(spare_lab, pyinfra_run):
     state = spare_lab.require_state()
     finished = {}
     run = threading.Thread(
-        target=lambda: finished.update(run=run_pyinfra("tests/e2e/deploys/slow.py", target=spare_lab))
+        target=lambda: finished.update(run=pyinfra_run("tests/e2e/deploys/slow.py", target=spare_lab))
     )
     run.start()
     wait_for(

@@ -7,8 +7,8 @@ HELLO_UNIT = "ollama-claude-hello.service"
 
 
 @pytest.fixture(scope="module")
-def first_run(run_pyinfra):
-    return run_pyinfra("deploys/hello.py")
+def first_run(pyinfra_run):
+    return pyinfra_run("deploys/hello.py")
 
 
 def test_first_run_changes_every_host(first_run):
@@ -33,8 +33,8 @@ def test_dev_user_reads_the_file_through_its_group(lab, first_run):
     assert lab.ssh("gpu1", f"cat {HELLO_FILE}", user="dev", check=True).stdout == "hello from ollama-claude\n"
 
 
-def test_second_run_reports_no_changes(run_pyinfra, first_run):
-    second = run_pyinfra("deploys/hello.py")
+def test_second_run_reports_no_changes(pyinfra_run, first_run):
+    second = pyinfra_run("deploys/hello.py")
     assert second.rc == 0, second
     assert second.changes == 0, second
     assert second.results()["Grand total"]["no_change"] == second.results()["Grand total"]["hosts"], second
