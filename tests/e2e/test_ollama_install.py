@@ -67,11 +67,9 @@ def mirror(lab, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def deploy(run_pyinfra, mirror):
-    def run(*args: str, **data):
-        settings = {"ollama_download_url": mirror[1], **data}
-        options = [item for key, value in settings.items() for item in ("--data", f"{key}={value}")]
-        return run_pyinfra(DEPLOY, *options, *args)
+def deploy(pyinfra_run, mirror):
+    def run(**data):
+        return pyinfra_run(DEPLOY, data={"ollama_download_url": mirror[1], **data})
     return run
 
 
