@@ -33,14 +33,13 @@ _LINK_TMP = f"{BIN_LINK.rsplit('/', 1)[0]}/.ollama-claude-new-link"
 class Platform:
     """What differs between Linux and macOS releases and tools; the install flow itself is shared."""
 
-    name: str
     binary: str  # the executable inside a release directory
     sha256: str  # prints "<sum>  <file>"
     move_link: str  # replaces a symlink atomically, never descending into a directory it points to
 
 
-LINUX = Platform("linux", "bin/ollama", "sha256sum", "mv -fT")
-DARWIN = Platform("darwin", "Ollama.app/Contents/Resources/ollama", "shasum -a 256", "mv -fh")
+LINUX = Platform("bin/ollama", "sha256sum", "mv -fT")
+DARWIN = Platform("Ollama.app/Contents/Resources/ollama", "shasum -a 256", "mv -fh")
 
 
 def current_platform() -> Platform:
