@@ -1,0 +1,58 @@
+"""
+The lab's release mirror as a lab service: built in the lab's own directory (so fault switches of one lab never
+reach another), served on the lab bridge address, and every host's data pointed at it. This is the only place
+where the lab tells the deploy where to download from; the deploy itself treats it like any mirror.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .errors import LabError
+from .fleet import Lab
+from .mirror import build_mirror
+
+MIRROR_PORT = 8470
+MIRROR_SERVICE = "release-mirror"
+#: The unprivileged account every lab host has; it is the user Claude Code is configured for.
+LAB_USER = "dev"
+
+
+def mirror_root(lab: Lab) -> Path:
+    return lab.dir / "mirror"
+
+
+def mirror_url(lab: Lab) -> str:
+    return f"http://{lab.require_state().gateway}:{MIRROR_PORT}"
+
+
+def serve_release_mirror(lab: Lab, timeout: float = 20) -> str:
+    """Build (cached) and start the mirror on the bridge address; point the hosts' data at it; return its URL."""
+    root = build_mirror(mirror_root(lab))
+    state = lab.require_state()
+    lab.stop_service(MIRROR_SERVICE)
+    argv = [sys.executable, "-m", "ollama_claude.lab.mirror", "serve", "--root", str(root),
+            "--bind", state.gateway, "--port", str(MIRROR_PORT)]
+    lab.start_service(MIRROR_SERVICE, argv)
+    url = mirror_url(lab)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/npm/", timeout=2).close()
+            break
+        except urllib.error.HTTPError:  # any HTTP answer means it is serving
+            break
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise LabError(f"the lab's release mirror did not answer at {url} within {timeout}s: {error}")
+            time.sleep(0.2)
+    lab.set_host_data(
+        ollama_download_url=f"{url}/ollama/releases/download",
+        claude_code_registry=f"{url}/npm",
+        claude_users=[LAB_USER],
+    )
+    return url
