@@ -1,6 +1,6 @@
 """
-Claude Code on real lab hosts: the pinned native CLI installed from the lab mirror, settings.json merged for the
-unprivileged user, env in a login shell, the real edit test through the Ollama stand-in, isolation, and a
+Claude Code on real lab hosts: the pinned native CLI installed from the lab mirror, settings.json merged for
+the unprivileged user, env in a login shell, the real edit test through the Ollama stand-in, isolation, and a
 laptop host using the GPU host's Ollama.
 
 Run with your own lab name and subnet (OLLAMA_CLAUDE_TEST_LAB / OLLAMA_CLAUDE_TEST_SUBNET) so parallel suites
@@ -101,18 +101,27 @@ def test_existing_settings_survive_with_backup_and_second_run_changes_nothing(cl
         "env": {"EDITOR": "vim", "CLAUDE_CODE_USE_BEDROCK": "1", "ANTHROPIC_API_KEY": "sk-ant-api03-leakme"},
         "statusLine": {"type": "command", "command": "date"},
     }
-    sh(claude_lab, GPU, f"rm -f /home/dev/.claude/settings.json.*.bak; "
-                        f"printf %s {shlex.quote(json.dumps(user_file))} > {SETTINGS_JSON}")
+    sh(
+        claude_lab,
+        GPU,
+        f"rm -f /home/dev/.claude/settings.json.*.bak; "
+        f"printf %s {shlex.quote(json.dumps(user_file))} > {SETTINGS_JSON}",
+    )
     run = deploy(limit=GPU, claude_auth_token="tok-not-for-logs", extra=("-vv",))
     assert run.rc == 0, run
-    assert "removed env.CLAUDE_CODE_USE_BEDROCK" in run.output and "replaced env.ANTHROPIC_API_KEY" in run.output
+    assert (
+        "removed env.CLAUDE_CODE_USE_BEDROCK" in run.output and "replaced env.ANTHROPIC_API_KEY" in run.output
+    )
     assert "sk-ant-api03-leakme" not in run.output and "tok-not-for-logs" not in run.output
     merged = json.loads(sh(claude_lab, GPU, f"cat {SETTINGS_JSON}"))
     for key in ("hooks", "statusLine"):
         assert merged[key] == user_file[key]
     assert merged["permissions"] == {**user_file["permissions"], "defaultMode": "acceptEdits"}
     assert merged["env"]["EDITOR"] == "vim" and "CLAUDE_CODE_USE_BEDROCK" not in merged["env"]
-    assert merged["env"]["ANTHROPIC_API_KEY"] == "" and merged["env"]["ANTHROPIC_AUTH_TOKEN"] == "tok-not-for-logs"
+    assert (
+        merged["env"]["ANTHROPIC_API_KEY"] == ""
+        and merged["env"]["ANTHROPIC_AUTH_TOKEN"] == "tok-not-for-logs"
+    )
     backups = sh(claude_lab, GPU, "ls /home/dev/.claude/ | grep 'settings.json.*.ollama-claude.bak'").split()
     assert len(backups) == 1
     assert json.loads(sh(claude_lab, GPU, f"cat /home/dev/.claude/{backups[0]}")) == user_file
@@ -125,7 +134,7 @@ def test_existing_settings_survive_with_backup_and_second_run_changes_nothing(cl
 
 
 def test_broken_settings_json_fails_the_host_and_stays_untouched(claude_lab, deploy):
-    sh(claude_lab, GPU, f"printf '{{\"env\": {{\"A\": 1,}}' > {SETTINGS_JSON}")
+    sh(claude_lab, GPU, f'printf \'{{"env": {{"A": 1,}}\' > {SETTINGS_JSON}')
     before = sh(claude_lab, GPU, f"sha256sum {SETTINGS_JSON}; stat -c %Y {SETTINGS_JSON}")
     run = deploy(limit=GPU)
     assert run.rc != 0
@@ -145,15 +154,23 @@ def test_rc_block_once_after_three_runs_and_fish_gets_its_own_file(claude_lab, d
     env_fish = sh(claude_lab, GPU, "cat /home/fishy/.config/ollama-claude/env.fish")
     assert "set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:11434'" in env_fish
     assert "and source '/home/fishy/.config/ollama-claude/env.fish'" in sh(
-        claude_lab, GPU, "cat /home/fishy/.config/fish/config.fish")
-    assert sh(claude_lab, GPU, "stat -c '%a %U' /home/fishy/.config/ollama-claude/env.fish").strip() == "600 fishy"
+        claude_lab, GPU, "cat /home/fishy/.config/fish/config.fish"
+    )
+    assert (
+        sh(claude_lab, GPU, "stat -c '%a %U' /home/fishy/.config/ollama-claude/env.fish").strip()
+        == "600 fishy"
+    )
 
 
 def test_isolation_leaves_claude_dir_alone_and_the_wrapper_works(claude_lab, deploy):
-    sh(claude_lab, GPU, "id iso >/dev/null 2>&1 || useradd -m -s /bin/bash iso; "
-                        "install -d -o iso -g iso -m 700 /home/iso/.claude; "
-                        "printf '{\"theme\":\"dark\"}' > /home/iso/.claude/settings.json; "
-                        "chown iso:iso /home/iso/.claude/settings.json")
+    sh(
+        claude_lab,
+        GPU,
+        "id iso >/dev/null 2>&1 || useradd -m -s /bin/bash iso; "
+        "install -d -o iso -g iso -m 700 /home/iso/.claude; "
+        'printf \'{"theme":"dark"}\' > /home/iso/.claude/settings.json; '
+        "chown iso:iso /home/iso/.claude/settings.json",
+    )
     before = sh(claude_lab, GPU, "cd /home/iso/.claude && find . -printf '%p %s %T@\\n' | sort")
     run = deploy(limit=GPU, claude_users=["iso"], claude_config_isolation=True)
     assert run.rc == 0, run
@@ -162,15 +179,19 @@ def test_isolation_leaves_claude_dir_alone_and_the_wrapper_works(claude_lab, dep
     assert isolated["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:11434"
     assert "ANTHROPIC_BASE_URL" not in as_user(claude_lab, GPU, "iso", "env")
     assert as_user(claude_lab, GPU, "iso", EDIT_TEST.format(claude="claude-local")).split() == ["rc=0", "hi"]
-    assert sh(claude_lab, GPU, "test -f /home/iso/.local/share/claude-ollama/.claude.json && echo yes").strip() == "yes"
+    assert (
+        sh(claude_lab, GPU, "test -f /home/iso/.local/share/claude-ollama/.claude.json && echo yes").strip()
+        == "yes"
+    )
     assert sh(claude_lab, GPU, "cd /home/iso/.claude && find . -printf '%p %s %T@\\n' | sort") == before
 
 
 def test_laptop_uses_the_gpu_hosts_ollama(claude_lab, deploy):
     state = claude_lab.require_state()
     gpu_address = state.host(GPU).address
-    gpu = deploy(limit=GPU, ollama_host=gpu_address, ollama_allow_lan=True,
-                 ollama_allowed_clients=[claude_lab.subnet])
+    gpu = deploy(
+        limit=GPU, ollama_host=gpu_address, ollama_allow_lan=True, ollama_allowed_clients=[claude_lab.subnet]
+    )
     assert gpu.rc == 0, gpu
     laptop = deploy(limit=LAPTOP, ollama_enabled=False, ollama_base_url=f"http://{gpu_address}:11434")
     assert laptop.rc == 0, laptop

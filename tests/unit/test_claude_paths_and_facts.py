@@ -24,7 +24,9 @@ BEGIN, END = RC_MARKER.format(mark="BEGIN"), RC_MARKER.format(mark="END")
 def test_managed_settings_locations_per_os():
     assert managed_settings_path("Linux") == "/etc/claude-code/managed-settings.json"
     assert managed_settings_path("Darwin") == "/Library/Application Support/ClaudeCode/managed-settings.json"
-    with pytest.raises(ValueError, match="claude_managed_settings: no managed-settings.json location known for SunOS"):
+    with pytest.raises(
+        ValueError, match="claude_managed_settings: no managed-settings.json location known for SunOS"
+    ):
         managed_settings_path("SunOS")
 
 
@@ -55,8 +57,14 @@ def test_default_paths_use_the_users_claude_dir_and_both_bash_files():
 
 
 def test_isolation_moves_settings_and_adds_a_wrapper():
-    settings = parse_settings({"claude_users": [{"name": "dev", "shell": "fish"}], "claude_config_isolation": True,
-                               "claude_wrapper_name": "cl"}, "h")
+    settings = parse_settings(
+        {
+            "claude_users": [{"name": "dev", "shell": "fish"}],
+            "claude_config_isolation": True,
+            "claude_wrapper_name": "cl",
+        },
+        "h",
+    )
     paths = user_paths(settings, settings.claude_users[0], "/home/dev")
     assert paths.settings_json == "/home/dev/.local/share/claude-ollama/settings.json"
     assert paths.wrapper == "/home/dev/.local/bin/cl" and paths.wrapper_dir == "/home/dev/.local/bin"
@@ -69,13 +77,17 @@ def test_zsh_block_goes_where_every_zsh_reads_it():
 
 
 def test_unknown_shell_and_root_user_are_refused_with_the_field():
-    with pytest.raises(SettingsError, match="host h: claude_users.0.shell: Input should be 'bash', 'zsh' or 'fish'"):
+    with pytest.raises(
+        SettingsError, match="host h: claude_users.0.shell: Input should be 'bash', 'zsh' or 'fish'"
+    ):
         parse_settings({"claude_users": [{"name": "dev", "shell": "tcsh"}]}, "h")
     with pytest.raises(SettingsError, match="claude_users.0.name: root cannot run the edit test"):
         parse_settings({"claude_users": ["root"]}, "h")
     with pytest.raises(SettingsError, match="claude_code_install: Input should be 'native', 'npm' or 'off'"):
         parse_settings({"claude_code_install": "brew"}, "h")
-    with pytest.raises(SettingsError, match="claude_wrapper_nam: unknown option; did you mean 'claude_wrapper_name'"):
+    with pytest.raises(
+        SettingsError, match="claude_wrapper_nam: unknown option; did you mean 'claude_wrapper_name'"
+    ):
         parse_settings({"claude_wrapper_nam": "x"}, "h")
 
 
@@ -101,9 +113,11 @@ def test_env_files_quote_for_their_shell():
 
 
 def test_wrapper_sources_the_env_and_execs_the_stable_claude():
-    text = render("wrapper.sh", env_file="/home/dev/.config/ollama-claude/env.sh", claude="/usr/local/bin/claude")
+    text = render(
+        "wrapper.sh", env_file="/home/dev/.config/ollama-claude/env.sh", claude="/usr/local/bin/claude"
+    )
     assert text.startswith("#!/bin/sh\n")
-    assert ". /home/dev/.config/ollama-claude/env.sh\nexec /usr/local/bin/claude \"$@\"\n" in text
+    assert '. /home/dev/.config/ollama-claude/env.sh\nexec /usr/local/bin/claude "$@"\n' in text
 
 
 @pytest.mark.parametrize(
@@ -124,7 +138,10 @@ def test_platform_package_suffix(uname, platform):
 def test_install_fact_reads_link_and_pinned_version():
     fact = ClaudeCodeInstall()
     assert fact.process(["link /opt/claude-code/2.1.197/claude", "pinned 2.1.197 (Claude Code)"]) == {
-        "link": "/opt/claude-code/2.1.197/claude", "link_is_file": False, "pinned": "2.1.197"}
+        "link": "/opt/claude-code/2.1.197/claude",
+        "link_is_file": False,
+        "pinned": "2.1.197",
+    }
     assert fact.process(["file"]) == {"link": None, "link_is_file": True, "pinned": None}
 
 
@@ -136,7 +153,10 @@ def _package_fact(version="2.1.197"):
 
 def test_package_fact_reads_version_document_and_packument():
     digest = hashlib.sha512(b"tgz").digest()
-    dist = {"tarball": "http://10.213.13.1:8080/npm/x.tgz", "integrity": "sha512-" + base64.b64encode(digest).decode()}
+    dist = {
+        "tarball": "http://10.213.13.1:8080/npm/x.tgz",
+        "integrity": "sha512-" + base64.b64encode(digest).decode(),
+    }
     expected = {"tarball": dist["tarball"], "sha512": digest.hex()}
     assert _package_fact().process(json.dumps({"version": "2.1.197", "dist": dist}).split("\n")) == expected
     packument = {"name": "@anthropic-ai/claude-code-linux-x64", "versions": {"2.1.197": {"dist": dist}}}
@@ -146,8 +166,10 @@ def test_package_fact_reads_version_document_and_packument():
 
 def test_package_fact_errors_name_package_and_registry():
     error = _package_fact().process(["__OLLAMA_CLAUDE_FETCH_FAILED__"])["error"]
-    assert error == ("cannot fetch @anthropic-ai/claude-code-linux-x64@2.1.197 from http://10.213.13.1:8080/npm; "
-                     "check claude_code_registry and the host's network")
+    assert error == (
+        "cannot fetch @anthropic-ai/claude-code-linux-x64@2.1.197 from http://10.213.13.1:8080/npm; "
+        "check claude_code_registry and the host's network"
+    )
     no_sha512 = {"dist": {"tarball": "http://x/y.tgz", "shasum": "ab"}}
     assert "no sha512 dist.integrity" in _package_fact().process([json.dumps(no_sha512)])["error"]
 
@@ -162,4 +184,3 @@ def test_integrity_picks_sha512_among_several():
     digest = hashlib.sha512(b"x").digest()
     assert integrity_sha512_hex("sha1-abc sha512-" + base64.b64encode(digest).decode()) == digest.hex()
     assert integrity_sha512_hex("sha512-!!notbase64") is None
-

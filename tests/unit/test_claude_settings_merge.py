@@ -35,13 +35,17 @@ user_files = st.fixed_dictionaries(
     optional={
         "env": st.dictionaries(env_names, st.text(max_size=8), max_size=6),
         "permissions": st.dictionaries(
-            st.sampled_from(["allow", "deny", "ask", "defaultMode", "additionalDirectories"]), json_value, max_size=4
+            st.sampled_from(["allow", "deny", "ask", "defaultMode", "additionalDirectories"]),
+            json_value,
+            max_size=4,
         ),
         "model": st.text(max_size=8),
         "hooks": json_value,
         "statusLine": json_value,
     },
-).flatmap(lambda base: st.dictionaries(st.text(max_size=10), json_value, max_size=4).map(lambda extra: extra | base))
+).flatmap(
+    lambda base: st.dictionaries(st.text(max_size=10), json_value, max_size=4).map(lambda extra: extra | base)
+)
 
 
 def _leaves(data: dict, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
@@ -88,16 +92,24 @@ def test_merge_is_idempotent(existing):
 
 def test_custom_keys_hooks_and_rules_survive_in_their_order():
     existing = {
-        "hooks": {"PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "make fmt"}]}]},
+        "hooks": {
+            "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "make fmt"}]}]
+        },
         "permissions": {"allow": ["Bash(make:*)"], "deny": ["Read(./.env)"], "defaultMode": "plan"},
-        "env": {"EDITOR": "vim", "ANTHROPIC_BASE_URL": "https://elsewhere.example", "CLAUDE_CODE_USE_BEDROCK": "1"},
+        "env": {
+            "EDITOR": "vim",
+            "ANTHROPIC_BASE_URL": "https://elsewhere.example",
+            "CLAUDE_CODE_USE_BEDROCK": "1",
+        },
         "statusLine": {"type": "command", "command": "date"},
     }
     merge = merge_settings(existing, MANAGED, CONFLICTING_ENV)
     assert list(merge.data)[:4] == ["hooks", "permissions", "env", "statusLine"]
     assert merge.data["hooks"] == existing["hooks"]
     assert merge.data["permissions"] == {
-        "allow": ["Bash(make:*)"], "deny": ["Read(./.env)"], "defaultMode": "acceptEdits"
+        "allow": ["Bash(make:*)"],
+        "deny": ["Read(./.env)"],
+        "defaultMode": "acceptEdits",
     }
     assert merge.data["env"]["EDITOR"] == "vim"
     assert merge.data["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:11434"
@@ -115,7 +127,9 @@ def test_report_names_a_stale_api_key_without_its_value():
 
 
 def test_small_fast_model_is_removed_because_it_beats_the_haiku_mapping():
-    merge = merge_settings({"env": {"ANTHROPIC_SMALL_FAST_MODEL": "claude-3-5-haiku"}}, MANAGED, CONFLICTING_ENV)
+    merge = merge_settings(
+        {"env": {"ANTHROPIC_SMALL_FAST_MODEL": "claude-3-5-haiku"}}, MANAGED, CONFLICTING_ENV
+    )
     assert "ANTHROPIC_SMALL_FAST_MODEL" not in merge.data["env"]
     assert merge.data["env"]["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.7-flash:latest"
 
@@ -123,15 +137,26 @@ def test_small_fast_model_is_removed_because_it_beats_the_haiku_mapping():
 def test_every_role_points_at_a_local_model():
     env = claude_env(parse_settings({"claude_role_models": {"haiku": "qwen3:4b"}}, "h"))
     assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "qwen3:4b"
-    roles = [key for key in env if key.startswith("ANTHROPIC_DEFAULT_") or key == "CLAUDE_CODE_SUBAGENT_MODEL"]
+    roles = [
+        key for key in env if key.startswith("ANTHROPIC_DEFAULT_") or key == "CLAUDE_CODE_SUBAGENT_MODEL"
+    ]
     assert len(roles) == 5
     assert all(env[key] == "glm-4.7-flash:latest" for key in roles if key != "ANTHROPIC_DEFAULT_HAIKU_MODEL")
     assert not any("claude" in env[key] for key in roles)
 
 
 def test_env_follows_options():
-    env = claude_env(parse_settings({"claude_telemetry_off": False, "claude_max_output_tokens": 4096,
-                                     "ollama_base_url": "http://10.0.0.5:11434", "claude_auth_token": "t0k"}, "h"))
+    env = claude_env(
+        parse_settings(
+            {
+                "claude_telemetry_off": False,
+                "claude_max_output_tokens": 4096,
+                "ollama_base_url": "http://10.0.0.5:11434",
+                "claude_auth_token": "t0k",
+            },
+            "h",
+        )
+    )
     assert "DISABLE_TELEMETRY" not in env and env["DISABLE_AUTOUPDATER"] == "1"
     assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4096"
     assert env["ANTHROPIC_BASE_URL"] == "http://10.0.0.5:11434"
@@ -140,8 +165,13 @@ def test_env_follows_options():
 
 def test_machine_policy_carries_no_token():
     policy = machine_settings(SETTINGS)["env"]
-    assert set(policy) == {"ANTHROPIC_BASE_URL", "DISABLE_AUTOUPDATER", "DISABLE_TELEMETRY",
-                           "DISABLE_ERROR_REPORTING", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"}
+    assert set(policy) == {
+        "ANTHROPIC_BASE_URL",
+        "DISABLE_AUTOUPDATER",
+        "DISABLE_TELEMETRY",
+        "DISABLE_ERROR_REPORTING",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    }
 
 
 @pytest.mark.parametrize("text", [None, "", "  \n"])
@@ -152,8 +182,13 @@ def test_missing_or_blank_file_is_empty(text):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{"env": {"A": 1},}', ("/home/dev/.claude/settings.json: invalid JSON (Expecting property name enclosed in "
-                                "double quotes at line 1 column 18); fix or move the file, then run again")),
+        (
+            '{"env": {"A": 1},}',
+            (
+                "/home/dev/.claude/settings.json: invalid JSON (Expecting property name enclosed in "
+                "double quotes at line 1 column 18); fix or move the file, then run again"
+            ),
+        ),
         ("[1, 2]", "/home/dev/.claude/settings.json: top level is a JSON list, not an object; fix the file"),
         ('{"env": "x"}', "/home/dev/.claude/settings.json: 'env' is not a JSON object; fix the file"),
     ],

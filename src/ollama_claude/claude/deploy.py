@@ -1,4 +1,4 @@
-"""The Claude Code step of the deploy: the pinned CLI, then each declared user's settings, env and rc files."""
+"""The Claude Code step of the deploy: the pinned CLI, then each declared user's settings, env, rc files."""
 
 from __future__ import annotations
 
@@ -26,21 +26,33 @@ from .settings_merge import CONFLICTING_ENV, claude_env, machine_settings, user_
 def configure_claude_code() -> None:
     """
     Install Claude Code at its pin, enforce the machine policy if asked, then point every declared user's
-    Claude Code at Ollama (settings.json merge, env files, rc blocks; with isolation a wrapper and its own dir).
+    Claude Code at Ollama (settings.json merge, env files, rc blocks; isolation: a wrapper and its own dir).
     """
     settings = host_settings()
     version = settings.claude_code_version
     if settings.claude_code_install == "native":
-        claude_code_native(name=f"Install Claude Code {version} (native)", version=version,
-                           registry=settings.npm_registry(), install_dir=settings.claude_code_dir, link=CLAUDE_LINK)
+        claude_code_native(
+            name=f"Install Claude Code {version} (native)",
+            version=version,
+            registry=settings.npm_registry(),
+            install_dir=settings.claude_code_dir,
+            link=CLAUDE_LINK,
+        )
     elif settings.claude_code_install == "npm":
-        claude_code_npm(name=f"Install Claude Code {version} (npm)", version=version,
-                        registry=settings.npm_registry())
+        claude_code_npm(
+            name=f"Install Claude Code {version} (npm)", version=version, registry=settings.npm_registry()
+        )
     if settings.claude_managed_settings:
         kernel = host.get_fact(Kernel)
-        claude_settings(name="Enforce base URL and telemetry policy (managed-settings.json)",
-                        path=managed_settings_path(kernel), managed=machine_settings(settings), owner="root",
-                        group=ROOT_GROUP[kernel], mode="644", drop_env=list(CONFLICTING_ENV))
+        claude_settings(
+            name="Enforce base URL and telemetry policy (managed-settings.json)",
+            path=managed_settings_path(kernel),
+            managed=machine_settings(settings),
+            owner="root",
+            group=ROOT_GROUP[kernel],
+            mode="644",
+            drop_env=list(CONFLICTING_ENV),
+        )
     accounts = host.get_fact(Users)
     for user in settings.claude_users:
         claude_user_exists(name=f"{user.name}: account exists", user=user.name)
@@ -59,20 +71,39 @@ def _bash_login_file(home: str) -> str:
 def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
     paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
     owner = {"owner": user.name, "group": group, "below": home}
-    claude_settings(name=f"{user.name}: merge managed keys into {paths.settings_json}", path=paths.settings_json,
-                    managed=user_settings(settings), drop_env=list(CONFLICTING_ENV), **owner)
+    claude_settings(
+        name=f"{user.name}: merge managed keys into {paths.settings_json}",
+        path=paths.settings_json,
+        managed=user_settings(settings),
+        drop_env=list(CONFLICTING_ENV),
+        **owner,
+    )
     env = claude_env(settings)
     if paths.config_dir:
         env["CLAUDE_CONFIG_DIR"] = paths.config_dir
-    managed_file(name=f"{user.name}: {paths.env_sh}", path=paths.env_sh, content=render("env.sh", env=env), **owner)
+    managed_file(
+        name=f"{user.name}: {paths.env_sh}", path=paths.env_sh, content=render("env.sh", env=env), **owner
+    )
     if user.shell == "fish":
-        managed_file(name=f"{user.name}: {paths.env_fish}", path=paths.env_fish,
-                     content=render("env.fish", env=env), **owner)
+        managed_file(
+            name=f"{user.name}: {paths.env_fish}",
+            path=paths.env_fish,
+            content=render("env.fish", env=env),
+            **owner,
+        )
     if paths.wrapper:
         claude = CLAUDE_LINK if settings.claude_code_install == "native" else "claude"
-        managed_file(name=f"{user.name}: wrapper {paths.wrapper}", path=paths.wrapper, mode="755",
-                     content=render("wrapper.sh", env_file=paths.env_sh, claude=claude), **owner)
-    block = render("rc-block.fish" if user.shell == "fish" else "rc-block.sh",
-                   env_file=paths.env_fish if user.shell == "fish" else paths.env_sh, wrapper_dir=paths.wrapper_dir)
+        managed_file(
+            name=f"{user.name}: wrapper {paths.wrapper}",
+            path=paths.wrapper,
+            mode="755",
+            content=render("wrapper.sh", env_file=paths.env_sh, claude=claude),
+            **owner,
+        )
+    block = render(
+        "rc-block.fish" if user.shell == "fish" else "rc-block.sh",
+        env_file=paths.env_fish if user.shell == "fish" else paths.env_sh,
+        wrapper_dir=paths.wrapper_dir,
+    )
     for rc_file in paths.rc_files:
         rc_block(name=f"{user.name}: ollama-claude block in {rc_file}", path=rc_file, content=block, **owner)

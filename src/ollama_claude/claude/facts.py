@@ -1,4 +1,4 @@
-"""What a host has of Claude Code now: platform package it needs, pinned binary and link, registry metadata."""
+"""What a host has of Claude Code now: the platform package it needs, pinned binary and link, registry."""
 
 from __future__ import annotations
 
@@ -21,13 +21,15 @@ def platform_package(platform: str) -> str:
 
 
 class ClaudePlatform(FactBase[str | None]):
-    """The platform suffix of Claude Code's native package (``linux-x64``, ``linux-arm64-musl``, ``darwin-arm64``);
-    None when Anthropic ships no binary for this kernel/CPU."""
+    """
+    The platform suffix of Claude Code's native package (``linux-x64``, ``linux-arm64-musl``,
+    ``darwin-arm64``); None when Anthropic ships no binary for this kernel/CPU.
+    """
 
     def command(self) -> str:
         return (
-            "libc=gnu; if ls /lib/ld-musl-* >/dev/null 2>&1 || ldd --version 2>&1 | grep -qi musl; then libc=musl; "
-            'fi; echo "$(uname -s) $(uname -m) $libc"'
+            "libc=gnu; if ls /lib/ld-musl-* >/dev/null 2>&1 || ldd --version 2>&1 | grep -qi musl; "
+            'then libc=musl; fi; echo "$(uname -s) $(uname -m) $libc"'
         )
 
     def process(self, output: list[str]) -> str | None:
@@ -42,7 +44,8 @@ class ClaudePlatform(FactBase[str | None]):
 class ClaudeCodeInstall(FactBase[dict[str, Any]]):
     """
     The stable link and the pinned binary: ``link`` (symlink target, None when absent), ``link_is_file`` (a
-    regular file someone else put there), ``pinned`` (what ``<dir>/<version>/claude --version`` reports, or None).
+    regular file someone else put there), ``pinned`` (what ``<dir>/<version>/claude --version`` reports, or
+    None).
     """
 
     @staticmethod
@@ -52,7 +55,8 @@ class ClaudeCodeInstall(FactBase[dict[str, Any]]):
     def command(self, link: str, binary: str) -> str:
         qlink, qbin = shlex.quote(link), shlex.quote(binary)
         return (
-            f'if [ -L {qlink} ]; then echo "link $(readlink {qlink})"; elif [ -e {qlink} ]; then echo file; fi; '
+            f'if [ -L {qlink} ]; then echo "link $(readlink {qlink})"; '
+            f"elif [ -e {qlink} ]; then echo file; fi; "
             f'if [ -x {qbin} ]; then echo "pinned $({qbin} --version 2>/dev/null | head -n1)"; fi; true'
         )
 
@@ -84,7 +88,8 @@ def integrity_sha512_hex(integrity: str) -> str | None:
 class ClaudeNativePackage(FactBase[dict[str, str]]):
     """
     The pinned platform package as the registry publishes it, fetched from the host (which must reach the
-    tarball anyway): ``tarball`` and ``sha512`` (hex, from ``dist.integrity``), or ``error``. Tries the version
+    tarball anyway): ``tarball`` and ``sha512`` (hex, from ``dist.integrity``), or ``error``. Tries the
+    version
     document first, then the abbreviated packument, so plain registries, proxies and mirrors all answer.
     """
 

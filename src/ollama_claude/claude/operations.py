@@ -41,7 +41,10 @@ def fish_quote(value: object) -> str:
 
 
 _templates = Environment(
-    loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    loader=FileSystemLoader(str(TEMPLATES)),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
     keep_trailing_newline=True,
 )
 _templates.filters["q"] = lambda value: shlex.quote(str(value))
@@ -87,18 +90,27 @@ def claude_code_native(version: str, registry: str, install_dir: str, link: str)
         return
     platform = host.get_fact(ClaudePlatform)
     if platform is None:
-        yield fail_host(f"host {host.name}: no native Claude Code for this platform; set claude_code_install = 'npm'")
+        yield fail_host(
+            f"host {host.name}: no native Claude Code for this platform; set claude_code_install = 'npm'"
+        )
         return
     package = host.get_fact(ClaudeNativePackage, registry=registry, platform=platform, version=version)
     if "error" in package:
         yield fail_host(f"host {host.name}: claude_code_registry: {package['error']}")
         return
     yield render(
-        "install-native.sh", tarball=package["tarball"], sha512=package["sha512"], version=version,
-        version_dir=posixpath.dirname(binary), **paths,
-        download_failed=f"host {host.name}: download of {package['tarball']} failed; check claude_code_registry",
+        "install-native.sh",
+        tarball=package["tarball"],
+        sha512=package["sha512"],
+        version=version,
+        version_dir=posixpath.dirname(binary),
+        **paths,
+        download_failed=(
+            f"host {host.name}: download of {package['tarball']} failed; check claude_code_registry"
+        ),
         checksum_failed=(
-            f"host {host.name}: {package['tarball']} does not match the registry's sha512; nothing was switched, "
+            f"host {host.name}: {package['tarball']} does not match the registry's sha512; "
+            "nothing was switched, "
             "check the mirror's copy"
         ),
         version_failed=f"host {host.name}: {binary} does not report version {version}; nothing was switched",
@@ -108,7 +120,8 @@ def claude_code_native(version: str, registry: str, install_dir: str, link: str)
 @operation()
 def claude_code_npm(version: str, registry: str) -> Iterator[str]:
     """
-    Install the pinned Claude Code with ``npm install -g`` (needs Node.js; postinstall links the native binary).
+    Install the pinned Claude Code with ``npm install -g`` (needs Node.js; postinstall links the native
+    binary).
 
     + version: the pinned release
     + registry: npm registry or mirror URL
@@ -117,7 +130,9 @@ def claude_code_npm(version: str, registry: str) -> Iterator[str]:
     if version in installed.get(PACKAGE_PREFIX, []):
         host.noop(f"{PACKAGE_PREFIX}@{version} is installed globally")
         return
-    missing_npm = fail_host(f"host {host.name}: npm not found; install Node.js or set claude_code_install = 'native'")
+    missing_npm = fail_host(
+        f"host {host.name}: npm not found; install Node.js or set claude_code_install = 'native'"
+    )
     yield (
         f"command -v npm >/dev/null 2>&1 || {{ {missing_npm}; }}; "
         f"npm install -g --registry {shlex.quote(registry)} {shlex.quote(f'{PACKAGE_PREFIX}@{version}')}"
@@ -146,9 +161,10 @@ def _make_dirs(path: str, owner: str, group: str, below: str) -> str:
     )
 
 
-def _write(path: str, content: str, owner: str, group: str, mode: str, below: str, exists: bool,
-           backup: bool) -> Iterator[Any]:
-    """Upload beside the destination, set owner and mode, keep a timestamped backup if asked, move into place."""
+def _write(
+    path: str, content: str, owner: str, group: str, mode: str, below: str, exists: bool, backup: bool
+) -> Iterator[Any]:
+    """Upload beside the destination, set owner and mode, keep a timestamped backup if asked, then move."""
     staged = f"{path}.ollama-claude.tmp"
     qpath, qstaged = shlex.quote(path), shlex.quote(staged)
     dirs = "" if exists else _make_dirs(path, owner, group, below)
@@ -156,8 +172,10 @@ def _write(path: str, content: str, owner: str, group: str, mode: str, below: st
         yield dirs
     yield FileUploadCommand(StringIO(content), staged)
     keep = f'cp -p {qpath} "{path}.$(date +%Y%m%d%H%M%S).{BACKUP_SUFFIX}" && ' if backup and exists else ""
-    yield (f"chown {shlex.quote(owner)}:{shlex.quote(group)} {qstaged} && chmod {mode} {qstaged} && "
-           f"{keep}mv -f {qstaged} {qpath}")
+    yield (
+        f"chown {shlex.quote(owner)}:{shlex.quote(group)} {qstaged} && chmod {mode} {qstaged} && "
+        f"{keep}mv -f {qstaged} {qpath}"
+    )
 
 
 def _fix_metadata(path: str, current: dict[str, Any], owner: str, group: str, mode: str) -> Iterator[str]:
@@ -168,7 +186,9 @@ def _fix_metadata(path: str, current: dict[str, Any], owner: str, group: str, mo
 
 
 @operation()
-def managed_file(path: str, content: str, owner: str, group: str, mode: str = "600", below: str = "/") -> Iterator[Any]:
+def managed_file(
+    path: str, content: str, owner: str, group: str, mode: str = "600", below: str = "/"
+) -> Iterator[Any]:
     """
     A file we own entirely (env file, wrapper), uploaded only when its checksum differs.
 
@@ -188,8 +208,15 @@ def managed_file(path: str, content: str, owner: str, group: str, mode: str = "6
 
 
 @operation()
-def claude_settings(path: str, managed: dict[str, Any], owner: str, group: str, mode: str = "600",
-                    below: str = "/", drop_env: list[str] | None = None) -> Iterator[Any]:
+def claude_settings(
+    path: str,
+    managed: dict[str, Any],
+    owner: str,
+    group: str,
+    mode: str = "600",
+    below: str = "/",
+    drop_env: list[str] | None = None,
+) -> Iterator[Any]:
     """
     Merge the managed keys into a Claude Code settings file, keeping everything else of the user's.
 
@@ -223,8 +250,8 @@ def claude_settings(path: str, managed: dict[str, Any], owner: str, group: str, 
 
 def with_rc_block(lines: list[str] | None, block: str) -> list[str]:
     """
-    The rc file's lines with our marked block: replaced where it is, appended if absent; any further copy of it
-    (a hand-made duplicate) is dropped, so the block is there exactly once.
+    The rc file's lines with our marked block: replaced where it is, appended if absent; any further copy
+    of it (a hand-made duplicate) is dropped, so the block is there exactly once.
     """
     begin, end = RC_MARKER.format(mark="BEGIN"), RC_MARKER.format(mark="END")
     wanted = [begin, *block.rstrip("\n").split("\n"), end]
@@ -261,8 +288,9 @@ def rc_block(path: str, content: str, owner: str, group: str, below: str = "/") 
         return
     current = host.get_fact(File, path=path) if lines is not None else None
     mode = str(current["mode"]) if current else "644"
-    yield from _write(path, "\n".join(wanted) + "\n", owner, group, mode, below, exists=lines is not None,
-                      backup=False)
+    yield from _write(
+        path, "\n".join(wanted) + "\n", owner, group, mode, below, exists=lines is not None, backup=False
+    )
 
 
 @operation()
@@ -275,4 +303,6 @@ def claude_user_exists(user: str) -> Iterator[str]:
     if user in host.get_fact(Users):
         host.noop(f"user {user} exists")
         return
-    yield fail_host(f"host {host.name}: claude_users: no account {user!r}; create it or remove it from claude_users")
+    yield fail_host(
+        f"host {host.name}: claude_users: no account {user!r}; create it or remove it from claude_users"
+    )

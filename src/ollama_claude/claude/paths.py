@@ -26,13 +26,16 @@ def managed_settings_path(kernel: str) -> str:
     try:
         return MANAGED_SETTINGS[kernel]
     except KeyError:
-        raise ValueError(f"claude_managed_settings: no managed-settings.json location known for {kernel}") from None
+        raise ValueError(
+            f"claude_managed_settings: no managed-settings.json location known for {kernel}"
+        ) from None
 
 
 def expand_home(path: str, home: str) -> str:
     """
     A concrete path for ``path`` as the user's shell would expand it with no XDG variables set:
-    ``${XDG_DATA_HOME:-$HOME/.local/share}`` -> ``<home>/.local/share``; ``$HOME``, ``${HOME}``, ``~`` -> home.
+    ``${XDG_DATA_HOME:-$HOME/.local/share}`` -> ``<home>/.local/share``; ``$HOME``, ``${HOME}``, ``~`` ->
+    home.
     Written concretely into the env files and the wrapper, so they always agree with where settings.json is.
     """
     path = re.sub(r"\$\{XDG_[A-Z_]+:-([^}]*)\}", r"\1", path)
@@ -40,7 +43,9 @@ def expand_home(path: str, home: str) -> str:
     if path == "~" or path.startswith("~/"):
         path = home + path[1:]
     if "$" in path or not path.startswith("/"):
-        raise ValueError(f"claude_config_dir {path!r} must expand to an absolute path ($HOME and XDG defaults only)")
+        raise ValueError(
+            f"claude_config_dir {path!r} must expand to an absolute path ($HOME and XDG defaults only)"
+        )
     return posixpath.normpath(path)
 
 

@@ -1,9 +1,9 @@
 """
 Claude Code's managed configuration, and its merge into a settings.json the user may already have.
 
-Pure functions, run on the control machine: the host only sends the file's text and receives the finished file,
-so the merge is property-tested here and never echoed through a shell. ``env`` in settings.json beats the shell
-(ollama/ollama#17990), so a stale provider switch or base URL there must go, and we say which keys went.
+Pure functions, run on the control machine: the host only sends the file's text and receives the finished
+file, so the merge is property-tested here and never echoed through a shell. ``env`` in settings.json beats
+the shell (ollama/ollama#17990), so a stale provider switch or base URL there must go; we say which keys went.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def machine_settings(settings: Settings) -> dict[str, Any]:
 
 
 def parse_settings_text(text: str | None, path: str) -> dict[str, Any]:
-    """The file's JSON object; a missing or blank file is empty; anything else unreadable raises with the path."""
+    """The file's JSON object; a missing or blank file is empty; anything unreadable raises with the path."""
     if text is None or not text.strip():
         return {}
     try:
@@ -89,7 +89,9 @@ def parse_settings_text(text: str | None, path: str) -> dict[str, Any]:
             "fix or move the file, then run again"
         ) from None
     if not isinstance(data, dict):
-        raise SettingsFileError(f"{path}: top level is a JSON {type(data).__name__}, not an object; fix the file")
+        raise SettingsFileError(
+            f"{path}: top level is a JSON {type(data).__name__}, not an object; fix the file"
+        )
     for key in ("env", "permissions"):
         if key in data and not isinstance(data[key], dict):
             raise SettingsFileError(f"{path}: {key!r} is not a JSON object; fix the file")
@@ -98,7 +100,7 @@ def parse_settings_text(text: str | None, path: str) -> dict[str, Any]:
 
 @dataclass
 class Merge:
-    """The merged settings and what was overridden in the user's file (key names only: values may be secret)."""
+    """The merged settings and what it overrode in the user's file (key names only: values may be secrets)."""
 
     data: dict[str, Any]
     replaced: list[str] = field(default_factory=list)
@@ -114,7 +116,9 @@ class Merge:
         return "; ".join(parts)
 
 
-def merge_settings(existing: dict[str, Any], managed: dict[str, Any], drop_env: tuple[str, ...] = ()) -> Merge:
+def merge_settings(
+    existing: dict[str, Any], managed: dict[str, Any], drop_env: tuple[str, ...] = ()
+) -> Merge:
     """
     Managed keys win, everything else of the user's survives in its order; ``drop_env`` keys leave ``env``.
 
@@ -132,7 +136,9 @@ def merge_settings(existing: dict[str, Any], managed: dict[str, Any], drop_env: 
     return merge
 
 
-def _merge_object(existing: dict[str, Any], managed: dict[str, Any], prefix: str, merge: Merge) -> dict[str, Any]:
+def _merge_object(
+    existing: dict[str, Any], managed: dict[str, Any], prefix: str, merge: Merge
+) -> dict[str, Any]:
     result = dict(existing)
     for key, value in managed.items():
         current = result.get(key)
