@@ -83,7 +83,7 @@ def check_case(operation: Any, case: dict[str, Any]) -> None:
     expected_error = case.get("exception")
     try:
         commands, noops = run_operation(operation, case.get("facts", {}), *case.get("args", []), **case.get("kwargs", {}))
-    except Exception as error:  # noqa: BLE001 - the case says which exception it expects
+    except Exception as error:
         if not expected_error:
             raise
         assert type(error).__name__ == expected_error["name"], error

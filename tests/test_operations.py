@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
 from harness import OPERATION_CASES, check_case, load_cases
 
 

@@ -392,7 +392,7 @@ class Settings(BaseModel):
             return self.claude_code_registry
         npm = shutil.which("npm")
         if npm:
-            found = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, timeout=30)
+            found = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, timeout=30, check=False)
             if found.returncode == 0 and found.stdout.strip().startswith("http"):
                 return found.stdout.strip().rstrip("/")
         raise SettingsError(

@@ -107,7 +107,7 @@ def test_fleet_validation_lists_every_bad_host_at_once():
             self.name, self.data = name, FakeData(data)
 
     class FakeState:
-        inventory = [FakeHost("ok1", {}), FakeHost("bad1", {"ollama_port": 0}), FakeHost("bad2", {"ollama_gpu": "x"})]
+        inventory = (FakeHost("ok1", {}), FakeHost("bad1", {"ollama_port": 0}), FakeHost("bad2", {"ollama_gpu": "x"}))
 
     with pytest.raises(SettingsError) as caught:
         fleet_settings(FakeState())
