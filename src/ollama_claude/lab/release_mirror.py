@@ -26,17 +26,21 @@ def mirror_root(lab: Lab) -> Path:
     return lab.dir / "mirror"
 
 
+def gateway_ip(lab: Lab) -> str:
+    """The bridge address without its prefix length: where lab services listen."""
+    return lab.require_state().gateway.split("/")[0]
+
+
 def mirror_url(lab: Lab) -> str:
-    return f"http://{lab.require_state().gateway}:{MIRROR_PORT}"
+    return f"http://{gateway_ip(lab)}:{MIRROR_PORT}"
 
 
 def serve_release_mirror(lab: Lab, timeout: float = 20) -> str:
     """Build (cached) and start the mirror on the bridge address; point the hosts' data at it; return its URL."""
     root = build_mirror(mirror_root(lab))
-    state = lab.require_state()
     lab.stop_service(MIRROR_SERVICE)
     argv = [sys.executable, "-m", "ollama_claude.lab.mirror", "serve", "--root", str(root),
-            "--bind", state.gateway, "--port", str(MIRROR_PORT)]
+            "--bind", gateway_ip(lab), "--port", str(MIRROR_PORT)]
     lab.start_service(MIRROR_SERVICE, argv)
     url = mirror_url(lab)
     deadline = time.monotonic() + timeout
