@@ -114,6 +114,7 @@ def pyinfra_run(request):
 
     + data: extra host data for this run, as `--data key=<json>` so lists, dicts and numbers keep their type
     + hosts: limit the run to these lab hosts (`--limit`)
+    + dry: `--dry`, show what would change and change nothing
     + target: another lab (e.g. `spare_lab`)
     """
 
@@ -122,6 +123,7 @@ def pyinfra_run(request):
         *args: str,
         data: dict | None = None,
         hosts: list[str] | tuple[str, ...] = (),
+        dry: bool = False,
         target: Lab | None = None,
         timeout: float = 600,
     ) -> PyinfraRun:
@@ -130,6 +132,7 @@ def pyinfra_run(request):
             item for key, value in (data or {}).items() for item in ("--data", f"{key}={json.dumps(value)}")
         ]
         options += [item for host in hosts for item in ("--limit", host)]
+        options += ["--dry"] if dry else []
         done = subprocess.run(
             [str(PYINFRA), "-y", *options, "inventories/lab.py", deploy, *args],
             cwd=REPO,
