@@ -25,7 +25,7 @@ MIN_OLLAMA_VERSION = Version("0.15")
 #: Below this context length Ollama shifts the context and tool calls break (ollama/ollama#13820).
 MIN_TOOL_CONTEXT = 64000
 #: Keys of ours live under these prefixes; an unknown key there is a typo, not someone else's data.
-OWN_PREFIXES = ("ollama_", "claude_", "verify_")
+OWN_PREFIXES = ("ollama_", "claude_", "verify_", "uninstall_")
 OWN_KEYS = ("model_override",)
 
 # A library model reference: name[:tag][@sha256:digest]; names may carry a namespace (``user/model``).
@@ -192,6 +192,16 @@ class Settings(BaseModel):
     verify_report_dir: str = Field("reports", description="Where the JSON and JUnit reports go")
     model_override: str | None = Field(None, description="Force one chain link: local, cloud or claude")
 
+    # --- Uninstall (deploys/uninstall.py) -----------------------------------------------------------------------
+    uninstall_scope: Literal["claude-config", "ollama", "everything"] = Field(
+        "claude-config",
+        description="What deploys/uninstall.py removes: claude-config (users' and managed settings, env, rc "
+        "blocks, wrapper), ollama (the service, binaries, service user) or everything (both + Claude Code)",
+    )
+    uninstall_remove_models: bool = Field(
+        False, description="With scope ollama/everything: also delete the pulled models (kept by default)"
+    )
+
     # --- Validators -----------------------------------------------------------------------------------------
     @field_validator("ollama_version", "claude_code_version")
     @classmethod
@@ -333,6 +343,10 @@ class Settings(BaseModel):
                 raise ValueError(f"ollama_cloud_models: {model!r} does not end in :cloud or -cloud")
         if self.model_override == "cloud" and not self.cloud_models:
             raise ValueError("model_override 'cloud' needs a model in ollama_cloud_models")
+        if self.uninstall_remove_models and self.uninstall_scope == "claude-config":
+            raise ValueError(
+                "uninstall_remove_models needs uninstall_scope 'ollama' or 'everything' (models belong to the server)"
+            )
         if self.claude_users and not self.default_model:
             raise ValueError("claude_users need a model: declare ollama_models or set claude_model")
         return self
