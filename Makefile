@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: system-deps $(STAMP)
-	$(VENV)/bin/ollama-claude lab up
+	$(VENV)/bin/ollama-claude lab status >/dev/null 2>&1 || $(VENV)/bin/ollama-claude lab up
 	cd $(CURDIR) && $(VENV)/bin/pyinfra -y inventories/lab.py deploys/ollama_claude.py
 
 down: $(STAMP)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import LabError
 from .fleet import DEFAULT_LAB, DEFAULT_SUBNET, HostSpec, Lab, numbered_hosts
+from .release_mirror import serve_release_mirror
 
 
 def register(subparsers) -> None:
@@ -42,6 +43,12 @@ def register(subparsers) -> None:
         action="append",
         metavar="NAME[:GROUP+GROUP],...",
         help="host names with optional pyinfra groups, e.g. gpu1,laptop1:laptops (repeatable)",
+    )
+    up.add_argument(
+        "--no-mirror",
+        dest="mirror",
+        action="store_false",
+        help="do not serve the release mirror (hosts then need another ollama_download_url/claude_code_registry)",
     )
     up.set_defaults(run=run_up)
 
@@ -86,7 +93,10 @@ def lab_of(args) -> Lab:
 @reports_lab_errors
 def run_up(args) -> int:
     specs = [HostSpec.parse(text) for item in args.hosts for text in item.split(",")] if args.hosts else None
-    lab_of(args).up(specs or numbered_hosts(args.count))
+    lab = lab_of(args)
+    lab.up(specs or numbered_hosts(args.count))
+    if args.mirror:
+        print(f"release mirror (stand-in Ollama releases, pinned Claude Code) at {serve_release_mirror(lab)}")
     return 0
 
 
