@@ -1,0 +1,104 @@
+"""The uninstall run: what ``uninstall_scope`` names goes, models only when ``uninstall_remove_models`` says so."""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.server import Home, Kernel, Users
+from pyinfra.operations import files, server, systemd
+
+from ..claude.paths import BASH_LOGIN_FILES, CLAUDE_LINK, ENV_DIR, managed_settings_path, user_paths
+from ..context import host_settings
+from ..models.operations import PULL_SCRIPT
+from ..ollama.config import DROP_IN_PATH, LAUNCHD_LABEL, SERVICE_HOME, SERVICE_USER, UNIT_PATH, unit_file
+from ..ollama.facts import BIN_LINK, INSTALL_ROOT
+from ..ollama.operations import UNIT
+from ..settings import ClaudeUser, Settings
+from .operations import dotted, file_removed, link_removed, rc_block_removed, settings_restored
+from .restore import MACHINE_KEYS, USER_KEYS
+
+#: Every rc file a deploy may have put our block in, whatever shell the user has now.
+RC_FILES = (".bashrc", *BASH_LOGIN_FILES, ".zshenv", ".config/fish/config.fish")
+
+
+@deploy("Uninstall ollama-claude")
+def uninstall() -> None:
+    """
+    claude-config: users' and managed settings, env files, wrapper, rc blocks; ollama: the server alone (a host
+    whose Claude Code uses another host's Ollama keeps its configuration); everything: both, and Claude Code.
+    """
+    settings = host_settings()
+    kernel = host.get_fact(Kernel)
+    if settings.uninstall_scope != "ollama":
+        _remove_claude_config(settings, kernel)
+    if settings.uninstall_scope == "everything":
+        link_removed(name="Remove the claude command", path=CLAUDE_LINK, inside=settings.claude_code_dir,
+                     put_back=f"{settings.claude_code_dir}/claude.unmanaged")
+        files.directory(name=f"Remove Claude Code releases {settings.claude_code_dir}",
+                        path=settings.claude_code_dir, present=False)
+    if settings.uninstall_scope in ("ollama", "everything"):
+        _remove_ollama(settings, kernel)
+    elif settings.ollama_enabled:
+        logger.info(f"{host.name}: uninstall_scope claude-config keeps the Ollama server and its models")
+
+
+def _remove_claude_config(settings: Settings, kernel: str) -> None:
+    accounts = host.get_fact(Users)
+    for user in settings.claude_users:
+        account = accounts.get(user.name)
+        if not account:
+            logger.warning(f"{host.name}: claude_users: no account {user.name!r}, nothing to remove for it")
+            continue
+        _remove_user_config(settings, user, user.home or account["home"])
+    if settings.claude_managed_settings or host.get_fact(FileContents, path=managed_settings_path(kernel)):
+        path = managed_settings_path(kernel)
+        settings_restored(name=f"Remove our policy keys from {path}", path=path,
+                          written=dotted(MACHINE_KEYS.written), always=dotted(MACHINE_KEYS.always))
+
+
+def _remove_user_config(settings: Settings, user: ClaudeUser, home: str) -> None:
+    """Both settings.json locations (isolation may have been switched), env files, wrapper, every rc block."""
+    shared = user_paths(settings.model_copy(update={"claude_config_isolation": False}), user, home)
+    isolated = user_paths(settings.model_copy(update={"claude_config_isolation": True}), user, home)
+    for path in dict.fromkeys([shared.settings_json, isolated.settings_json]):
+        settings_restored(name=f"{user.name}: our keys out of {path}", path=path,
+                          written=dotted(USER_KEYS.written), always=dotted(USER_KEYS.always))
+    env_dir = f"{home}/{ENV_DIR}"
+    for path in (shared.env_sh, shared.env_fish):
+        file_removed(name=f"{user.name}: remove {path}", path=path, after=f"rmdir {shlex.quote(env_dir)} 2>/dev/null || true")
+    assert isolated.wrapper is not None
+    file_removed(name=f"{user.name}: remove wrapper {isolated.wrapper}", path=isolated.wrapper)
+    for name in RC_FILES:
+        rc_block_removed(name=f"{user.name}: ollama-claude block out of ~/{name}", path=f"{home}/{name}")
+
+
+def _remove_ollama(settings: Settings, kernel: str) -> None:
+    """Service, unit, drop-in, binaries, pull script, service account; models stay unless asked."""
+    if kernel == "Darwin":
+        home = host.get_fact(Home)
+        file_removed(name="Remove the Ollama LaunchAgent",
+                     path=f"{home}/Library/LaunchAgents/{LAUNCHD_LABEL}.plist",
+                     before=f'launchctl bootout gui/"$(id -u)"/{LAUNCHD_LABEL} 2>/dev/null')
+    else:
+        unit = unit_file()
+        if host.get_fact(FileContents, path=UNIT_PATH) == unit.splitlines():
+            systemd.service(name="Stop and disable Ollama", service=UNIT, running=False, enabled=False)
+        reload = "systemctl daemon-reload"
+        file_removed(name="Remove the Ollama service overrides", path=DROP_IN_PATH,
+                     after=f"rmdir {posixpath.dirname(DROP_IN_PATH)} 2>/dev/null; {reload}")
+        file_removed(name="Remove the Ollama systemd unit", path=UNIT_PATH, content=unit, after=reload)
+    link_removed(name="Remove the ollama command", path=BIN_LINK, inside=INSTALL_ROOT)
+    files.directory(name="Remove Ollama releases", path=posixpath.dirname(INSTALL_ROOT), present=False)
+    files.directory(name="Remove the model pull script", path=posixpath.dirname(PULL_SCRIPT), present=False)
+    if settings.uninstall_remove_models:
+        models = settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models"
+        files.directory(name=f"Remove the models in {models} (uninstall_remove_models)", path=models,
+                        present=False)
+    if kernel != "Darwin":
+        server.user(name="Remove the Ollama service user (its home and models stay)", user=SERVICE_USER,
+                    present=False)
+        server.group(name="Remove the Ollama service group", group=SERVICE_USER, present=False)
