@@ -4,13 +4,14 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap systemd-container openssh-client zstd iproute2 curl npm
+APT_PACKAGES := debootstrap systemd-container openssh-client zstd iproute2 curl
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test unit e2e lint system-deps down clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
