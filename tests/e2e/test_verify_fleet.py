@@ -15,14 +15,20 @@ from pathlib import Path
 import pytest
 from junitparser import JUnitXml
 
+from ollama_claude.lab.release_mirror import serve_release_mirror
+
 BROKEN, GOOD = "gpu2", "gpu1"
 USER = "dev"
 DROPIN = "/etc/systemd/system/ollama.service.d/zz-verify-test.conf"
 SERVICE_HOME = "/usr/share/ollama/.ollama"
+SETTINGS_JSON = f"/home/{USER}/.claude/settings.json"
+CHOSEN_RECORD = f"/home/{USER}/.config/ollama-claude/chosen-model"
 
 
 @pytest.fixture(scope="module")
-def provisioned(pyinfra_run):
+def provisioned(lab, pyinfra_run):
+    """The whole deploy on both hosts, downloads from the lab's release mirror."""
+    serve_release_mirror(lab)
     run = pyinfra_run("deploys/ollama_claude.py")
     assert run.rc == 0, run
     return run
@@ -40,6 +46,11 @@ def statuses(report, host: str, user: str | None = USER) -> dict[int, str]:
 
 def failing(report, host: str) -> list[int]:
     return sorted(item for item, status in statuses(report, host).items() if status == "fail")
+
+
+def broken_records(report) -> list[str]:
+    """The failing host's items, readable in an assertion message."""
+    return [f"{r['item']} {r['status']}: {r['message']}" for r in report["records"] if r["host"] == BROKEN]
 
 
 def message(report, host: str, item: int) -> str:
@@ -132,25 +143,34 @@ def test_claude_code_missing_fails_item_9(provisioned, lab, pyinfra_run, tmp_pat
 
 
 def test_edit_test_as_root_fails_item_7(provisioned, lab, pyinfra_run, tmp_path):
-    """A second name for uid 0, configured like any user: Claude Code refuses its headless flag."""
-    lab.ssh(BROKEN, "useradd -o -u 0 -g 0 -M -d /root -s /bin/bash toor", check=True)
+    """
+    A second name for uid 0, configured by the deploy like any user (in a home of its own, removed after):
+    every other item passes, and Claude Code refuses its headless flag as root.
+    """
+    lab.ssh(BROKEN, "useradd -o -u 0 -g 0 -m -d /home/toor -s /bin/bash toor", check=True)
     try:
-        _, report = verify(pyinfra_run, tmp_path, claude_users=["toor"])
+        run = pyinfra_run("deploys/ollama_claude.py", data={"claude_users": ["toor"],
+                                                             "verify_report_dir": str(tmp_path)}, hosts=[BROKEN])
+        report = json.loads((tmp_path / "verify.json").read_text())
     finally:
-        lab.ssh(BROKEN, "userdel toor", check=True)
+        # userdel refuses: uid 0 always has processes running (pid 1); drop the alias lines instead.
+        lab.ssh(BROKEN, "sed -i '/^toor:/d' /etc/passwd /etc/shadow && rm -rf /home/toor", check=True)
+    assert run.rc != 0, run
     failed = [item for item, status in statuses(report, BROKEN, "toor").items() if status == "fail"]
-    assert 7 in failed and "root/sudo privileges" in message(report, BROKEN, 7)
+    assert failed == [7] and "root/sudo privileges" in message(report, BROKEN, 7), broken_records(report)
 
 
 def test_local_broken_and_cloud_signed_in_picks_the_cloud_model(provisioned, lab, pyinfra_run, tmp_path):
-    lab.ssh(BROKEN, f"touch {SERVICE_HOME}/standin-signed-in && ollama pull glm-5:cloud", check=True)
+    for host in (GOOD, BROKEN):  # declared on both hosts, so both must have it
+        lab.ssh(host, "ollama pull glm-5:cloud", check=True)
+    lab.ssh(BROKEN, f"touch {SERVICE_HOME}/standin-signed-in", check=True)
     try:
         with service_environment(lab, BROKEN, OLLAMA_CONTEXT_LENGTH="4096"):
             run, report = verify(pyinfra_run, tmp_path, ollama_cloud_models=["glm-5:cloud"])
     finally:
         lab.ssh(BROKEN, f"rm -f {SERVICE_HOME}/standin-signed-in", check=True)
     line = next(h for h in report["hosts"] if h["host"] == BROKEN)
-    assert line["link"] == "cloud" and line["model"] == "glm-5:cloud", report
+    assert line["link"] == "cloud" and line["model"] == "glm-5:cloud", broken_records(report)
     assert statuses(report, BROKEN)[2] == "warn" and line["status"] == "pass"
     assert run.rc == 0, run
 
@@ -167,3 +187,42 @@ def test_both_broken_without_credential_fails_with_the_chains_reasons(provisione
     edit = message(report, BROKEN, 7)
     assert "local: glm-4.7-flash:latest is not on the server" in edit
     assert "cloud: the Ollama server is not signed in" in edit and "claude: no anthropic_api_key for dev" in edit
+
+
+def default_model(lab, host: str) -> tuple[str, str, str]:
+    """The user's default as Claude Code reads it: settings.json model and env, and the env file."""
+    data = json.loads(lab.ssh(host, f"cat {SETTINGS_JSON}", check=True).stdout)
+    env_file = lab.ssh(host, f"grep ANTHROPIC_MODEL= /home/{USER}/.config/ollama-claude/env.sh",
+                       check=True).stdout
+    return data["model"], data["env"]["ANTHROPIC_MODEL"], env_file.split("=", 1)[1].strip().strip("'\"")
+
+
+def test_deploy_writes_the_chosen_cloud_model_as_default_and_reruns_change_nothing(
+    provisioned, lab, pyinfra_run, tmp_path
+):
+    """
+    Local broken + cloud signed in: the deploy makes the cloud model the user's default (recorded, so the
+    Claude Code step keeps it); once the local model works again the record goes and the default comes back.
+    """
+    deploy = {"ollama_cloud_models": ["glm-5:cloud"], "verify_report_dir": str(tmp_path)}
+    for host in (GOOD, BROKEN):  # the models step needs the sign-in wherever a cloud model is declared
+        lab.ssh(host, f"touch {SERVICE_HOME}/standin-signed-in", check=True)
+    try:
+        with service_environment(lab, BROKEN, OLLAMA_CONTEXT_LENGTH="4096"):
+            chose = pyinfra_run("deploys/ollama_claude.py", data=deploy)
+            chosen = default_model(lab, BROKEN)
+            record = lab.ssh(BROKEN, f"stat -c %U {CHOSEN_RECORD} && cat {CHOSEN_RECORD}", check=True).stdout
+            kept = pyinfra_run("deploys/ollama_claude.py", data=deploy)
+        restored = pyinfra_run("deploys/ollama_claude.py", data=deploy)
+        default = default_model(lab, BROKEN)
+        settled = pyinfra_run("deploys/ollama_claude.py", data=deploy)
+    finally:
+        for host in (GOOD, BROKEN):
+            lab.ssh(host, f"rm -f {SERVICE_HOME}/standin-signed-in {CHOSEN_RECORD}", check=True)
+    assert chose.rc == 0, chose
+    assert chosen == ("glm-5:cloud",) * 3 and record.split() == [USER, "glm-5:cloud"]
+    assert default_model(lab, GOOD) == ("glm-4.7-flash:latest",) * 3
+    assert kept.rc == 0 and kept.changes == 0, kept
+    assert restored.rc == 0 and default == ("glm-4.7-flash:latest",) * 3, restored
+    assert lab.ssh(BROKEN, f"test -e {CHOSEN_RECORD}").returncode != 0
+    assert settled.rc == 0 and settled.changes == 0, settled
