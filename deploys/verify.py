@@ -6,4 +6,4 @@ Checklist only: prove every host and user of the inventory works, change nothing
 
 from ollama_claude.verify.deploy import verify_host
 
-verify_host()
+verify_host(write_default=False)

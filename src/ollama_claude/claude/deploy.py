@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File
+from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Kernel, Users
 
 from ..context import host_settings
 from ..settings import ClaudeUser, Settings
+from .chosen_model import parse_record, with_chosen_model
 from .operations import (
     claude_code_native,
     claude_code_npm,
@@ -18,7 +19,7 @@ from .operations import (
     rc_block,
     render,
 )
-from .paths import BASH_LOGIN_FILES, CLAUDE_LINK, ROOT_GROUP, managed_settings_path, user_paths
+from .paths import BASH_LOGIN_FILES, CLAUDE_LINK, ROOT_GROUP, UserPaths, managed_settings_path, user_paths
 from .settings_merge import CONFLICTING_ENV, claude_env, machine_settings, user_settings
 
 
@@ -68,19 +69,28 @@ def _bash_login_file(home: str) -> str:
     return BASH_LOGIN_FILES[-1]
 
 
-def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
-    paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
-    owner = {"owner": user.name, "group": group, "below": home}
-    claude_settings(
-        name=f"{user.name}: merge managed keys into {paths.settings_json}",
-        path=paths.settings_json,
-        managed=user_settings(settings),
-        drop_env=list(CONFLICTING_ENV),
-        **owner,
-    )
+def user_env(settings: Settings, paths: UserPaths) -> dict[str, str]:
+    """The env files' variables: Claude Code on Ollama, plus the config dir when isolated."""
     env = claude_env(settings)
     if paths.config_dir:
         env["CLAUDE_CONFIG_DIR"] = paths.config_dir
+    return env
+
+
+def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
+    paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
+    owner = {"owner": user.name, "group": group, "below": home}
+    # A model the verify step chose (the default failed its edit test) stays the user's default.
+    record = parse_record(host.get_fact(FileContents, path=paths.chosen_model))
+    model_settings = with_chosen_model(settings, record)
+    claude_settings(
+        name=f"{user.name}: merge managed keys into {paths.settings_json}",
+        path=paths.settings_json,
+        managed=user_settings(model_settings),
+        drop_env=list(CONFLICTING_ENV),
+        **owner,
+    )
+    env = user_env(model_settings, paths)
     managed_file(
         name=f"{user.name}: {paths.env_sh}", path=paths.env_sh, content=render("env.sh", env=env), **owner
     )

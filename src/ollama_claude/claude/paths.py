@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from ..settings import ClaudeUser, Settings
+from .chosen_model import CHOSEN_MODEL_FILE
 
 #: The stable command of the native install (a symlink into claude_code_dir).
 CLAUDE_LINK = "/usr/local/bin/claude"
@@ -57,6 +58,7 @@ class UserPaths:
     settings_json: str
     env_sh: str
     env_fish: str
+    chosen_model: str
     wrapper: str | None
     config_dir: str | None
     rc_files: tuple[str, ...]
@@ -86,6 +88,7 @@ def user_paths(settings: Settings, user: ClaudeUser, home: str, bash_login: str 
         settings_json=f"{claude_dir}/settings.json",
         env_sh=f"{home}/{ENV_DIR}/env.sh",
         env_fish=f"{home}/{ENV_DIR}/env.fish",
+        chosen_model=f"{home}/{ENV_DIR}/{CHOSEN_MODEL_FILE}",
         wrapper=f"{home}/.local/bin/{settings.claude_wrapper_name}" if config_dir else None,
         config_dir=config_dir,
         rc_files=tuple(f"{home}/{name}" for name in rc),

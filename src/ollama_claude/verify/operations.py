@@ -11,8 +11,14 @@ from dataclasses import replace
 
 from pyinfra import host, state
 from pyinfra.api import operation
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Kernel, Users
 
+from ..claude.chosen_model import parse_record, record_for, with_chosen_model
+from ..claude.deploy import user_env
+from ..claude.operations import claude_settings, managed_file, render
+from ..claude.paths import user_paths
+from ..claude.settings_merge import CONFLICTING_ENV, user_settings
 from ..models.facts import ModelCapabilities, OllamaModels, OllamaSignin
 from ..ollama.facts import OllamaServerVersion
 from ..settings import ClaudeUser, Settings
@@ -180,3 +186,40 @@ def checklist(settings: Settings):
         return
     chosen = ", ".join(f"{line.user}: {line.link} {line.model}" for line in lines if line.user)
     host.noop(f"checklist passed ({chosen or 'no claude_users'})")
+
+
+@operation()
+def write_chosen_model(settings: Settings, user: ClaudeUser):
+    """
+    Make the model the fallback chain chose the user's default, so a plain ``claude`` works: record it (the
+    Claude Code step keeps it on later runs) and write it into settings.json and the env files. When the
+    configured default passes again, remove the record and write the default back. Runs after ``checklist``.
+
+    + settings: this host's settings
+    + user: the user whose chain result to apply
+    """
+    line = fleet_report(state).line(host.name, user.name)
+    account = host.get_fact(Users).get(user.name)
+    if line is None or line.model is None or account is None:
+        host.noop(f"{user.name}: no working model found, the default stays as configured")
+        return
+    if line.link == "claude":
+        host.noop(f"{user.name}: the Claude link is not written as a default (Anthropic endpoint and key)")
+        return
+    home = user.home or account["home"]
+    paths = user_paths(settings, user, home)
+    owner = {"owner": user.name, "group": account["group"], "below": home}
+    record = record_for(settings, line.model)
+    current = host.get_fact(FileContents, path=paths.chosen_model)
+    if record is not None and parse_record(current) != record:
+        yield from managed_file._inner(path=paths.chosen_model, content=f"{record}\n", mode="644", **owner)
+    elif record is None and current is not None:
+        yield f"rm -f {shlex.quote(paths.chosen_model)}"
+    model_settings = with_chosen_model(settings, record)
+    yield from claude_settings._inner(
+        path=paths.settings_json, managed=user_settings(model_settings), drop_env=list(CONFLICTING_ENV), **owner
+    )
+    env = user_env(model_settings, paths)
+    yield from managed_file._inner(path=paths.env_sh, content=render("env.sh", env=env), **owner)
+    if user.shell == "fish":
+        yield from managed_file._inner(path=paths.env_fish, content=render("env.fish", env=env), **owner)

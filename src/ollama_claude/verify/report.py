@@ -53,6 +53,10 @@ class FleetReport:
     def record(self, host: str, lines: list[Line], executing: bool) -> None:
         self.hosts[host] = (executing, lines)
 
+    def line(self, host: str, user: str) -> Line | None:
+        """The latest recorded line of one host's user (None before that host's checklist ran)."""
+        return next((line for line in self.hosts.get(host, (False, []))[1] if line.user == user), None)
+
     def lines(self, state: Any = None) -> list[Line]:
         """Every inventory host: its recorded lines, or why it has none."""
         names = [host.name for host in state.inventory] if state is not None else list(self.hosts)
