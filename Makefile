@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := debootstrap systemd-container openssh-client zstd iproute2 curl
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit e2e lint system-deps down clean
+.PHONY: demo test unit e2e lint system-deps down clean bench
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -43,6 +43,11 @@ test: system-deps $(STAMP)
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
+
+# Fleet benchmarks behind a simulated WAN (about 5 minutes; not part of `make test`): bench/results/bench.{json,md,png}
+bench: system-deps $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) -m bench
 
 clean: down
 	rm -rf $(VENV) reports

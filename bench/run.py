@@ -1,0 +1,330 @@
+"""
+`python -m bench`: onboard fresh lab fleets of N hosts behind a simulated WAN, three ways, side by side:
+
+  toolkit+mirror  `mirror sync` once on the control machine over the WAN, `mirror serve` on the lab gateway,
+                  pyinfra deploy (install_ollama, manage_models, configure_claude_code) on all hosts at once
+  toolkit direct  the same deploy with every host downloading from the upstream over the WAN (largest N only)
+  naive           bench/baselines/naive_host.sh over SSH, host after host (what users do today)
+
+Each is run twice (cold onboarding, then the re-run). WAN bytes come from the upstream's request log.
+Results: <out>/bench.json, bench.md (table) and bench.png (chart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+from bench.report import summarize, write_chart, write_table
+from bench.wan import REPO, Wan, wait_for_http
+from ollama_claude.lab.fleet import Lab, numbered_hosts
+from ollama_claude.lab.mirror import REQUEST_LOG, build_mirror, requests
+from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
+from ollama_claude.lab.system import require_lab_host
+from ollama_claude.settings import Settings
+
+sys.path.insert(0, str(REPO / "tests"))
+from conftest import PyinfraRun
+
+PYINFRA = Path(sys.executable).parent / "pyinfra"
+DEPLOY = Path(__file__).parent / "deploys" / "onboard.py"
+NAIVE_SCRIPT = Path(__file__).parent / "baselines" / "naive_host.sh"
+FLEET_MIRROR_PORT = 8471
+OLLAMA_VERSION = Settings.model_fields["ollama_version"].default
+CLAUDE_CODE_VERSION = Settings.model_fields["claude_code_version"].default
+MODEL = "glm-4.7-flash"
+CONTEXT_LENGTH = Settings.model_fields["ollama_context_length"].default
+
+
+def quiet(_message: str) -> None:
+    """Lab progress lines are not part of the results."""
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = REPO / ".lab" / f"{args.lab}-work"
+        self.upstream = self.work / "upstream"
+        self.wan = Wan(
+            args.wan_netns, args.wan_veth, args.wan_subnet, args.rate, args.latency_ms, self.upstream
+        )
+
+    # -- pieces ---------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def fresh_lab(self, count: int):
+        lab = Lab(self.args.lab, self.args.subnet, REPO / ".lab")
+        lab.down(log=quiet)
+        try:
+            lab.up(numbered_hosts(count), log=quiet)
+            self.wan.route_lab(lab.require_state().bridge)
+            (self.upstream / REQUEST_LOG).unlink(missing_ok=True)
+            yield lab
+        finally:
+            lab.down(log=quiet)
+
+    def wan_bytes(self) -> int:
+        return sum(entry["bytes"] for entry in requests(self.upstream))
+
+    def pyinfra(self, lab: Lab) -> tuple[float, PyinfraRun]:
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(PYINFRA), "-y", "inventories/lab.py", str(DEPLOY)],
+            cwd=REPO,
+            env=lab.pyinfra_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        return time.monotonic() - started, PyinfraRun(done.returncode, done.stdout, done.stderr)
+
+    def end_state(self, lab: Lab) -> bool:
+        """Every host runs the pinned Ollama with the model and has the pinned Claude Code."""
+        probe = (
+            f"ollama --version; ollama list; claude --version; test -s /home/{LAB_USER}/.claude/settings.json"
+        )
+        for host in lab.require_state().hosts:
+            out = lab.ssh(host.name, probe, timeout=60)
+            if (
+                out.returncode
+                or OLLAMA_VERSION not in out.stdout
+                or CLAUDE_CODE_VERSION not in out.stdout
+                or MODEL not in out.stdout
+            ):
+                print(f"  {host.name}: end state not reached:\n{out.stdout}{out.stderr}", file=sys.stderr)
+                return False
+        return True
+
+    def row(self, approach, count, cold, cold_bytes, warm, warm_bytes, ok, changes=None, errors=None):
+        row = {
+            "approach": approach,
+            "hosts": count,
+            "cold_s": round(cold, 2),
+            "warm_s": round(warm, 2),
+            "wan_bytes_cold": cold_bytes,
+            "wan_bytes_warm": warm_bytes,
+            "end_state_ok": ok,
+            "rerun_changes": changes,
+            "errors": errors,
+        }
+        print(
+            f"  {approach:<15} N={count}: cold {cold:6.1f}s warm {warm:6.1f}s "
+            f"WAN {cold_bytes / 1e6:7.1f} MB (+{warm_bytes / 1e6:.1f} MB on re-run) ok={ok} "
+            f"re-run changes={changes}",
+            flush=True,
+        )
+        return row
+
+    # -- the three ways -------------------------------------------------------------------------------
+
+    def toolkit(self, count: int, mirror: bool) -> dict:
+        with self.fresh_lab(count) as lab:
+            started = time.monotonic()
+            if mirror:
+                base = self.serve_synced_mirror(lab)
+            else:
+                base = self.wan.url
+            lab.set_host_data(
+                ollama_download_url=f"{base}/ollama/releases/download",
+                claude_code_registry=f"{base}/npm",
+                claude_users=[LAB_USER],
+                ollama_models=[MODEL],
+            )
+            _, first = self.pyinfra(lab)
+            cold = time.monotonic() - started
+            if first.rc != 0:
+                print(first, file=sys.stderr)
+            ok = first.rc == 0 and self.end_state(lab)
+            cold_bytes = self.wan_bytes()
+            warm, second = self.pyinfra(lab)
+            return self.row(
+                "toolkit+mirror" if mirror else "toolkit direct",
+                count,
+                cold,
+                cold_bytes,
+                warm,
+                self.wan_bytes() - cold_bytes,
+                ok,
+                second.changes,
+                first.errors + second.errors,
+            )
+
+    def serve_synced_mirror(self, lab: Lab) -> str:
+        dest = self.work / "fleet-mirror"
+        shutil.rmtree(dest, ignore_errors=True)
+        synced = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ollama_claude.cli",
+                "mirror",
+                "sync",
+                "--dest",
+                str(dest),
+                "--ollama-version",
+                OLLAMA_VERSION,
+                "--claude-code-version",
+                CLAUDE_CODE_VERSION,
+                "--ollama-url",
+                f"{self.wan.url}/ollama/releases/download",
+                "--registry",
+                f"{self.wan.url}/npm",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if synced.returncode:
+            raise SystemExit(f"bench: mirror sync failed: {synced.stderr.strip()}")
+        url = f"http://{gateway_ip(lab)}:{FLEET_MIRROR_PORT}"
+        lab.start_service(
+            "fleet-mirror",
+            [
+                sys.executable,
+                "-m",
+                "ollama_claude.cli",
+                "mirror",
+                "serve",
+                "--root",
+                str(dest),
+                "--bind",
+                gateway_ip(lab),
+                "--port",
+                str(FLEET_MIRROR_PORT),
+            ],
+        )
+        wait_for_http(f"{url}/npm/")
+        return url
+
+    def naive(self, count: int) -> dict:
+        with self.fresh_lab(count) as lab:
+            cold, ok = self.naive_pass(lab)
+            ok = ok and self.end_state(lab)
+            cold_bytes = self.wan_bytes()
+            warm, warm_ok = self.naive_pass(lab)
+            return self.row(
+                "naive", count, cold, cold_bytes, warm, self.wan_bytes() - cold_bytes, ok and warm_ok
+            )
+
+    def naive_pass(self, lab: Lab) -> tuple[float, bool]:
+        env = {
+            "OLLAMA_URL": f"{self.wan.url}/ollama/releases/download",
+            "VERSION": OLLAMA_VERSION,
+            "REGISTRY": f"{self.wan.url}/npm",
+            "CLAUDE_VERSION": CLAUDE_CODE_VERSION,
+            "MODEL": MODEL,
+            "USER_NAME": LAB_USER,
+            "CONTEXT_LENGTH": str(CONTEXT_LENGTH),
+        }
+        command = "env " + " ".join(f"{key}={value}" for key, value in env.items()) + " sh -s"
+        script = NAIVE_SCRIPT.read_text()
+        started, ok = time.monotonic(), True
+        for host in lab.require_state().hosts:
+            done = subprocess.run(
+                [*lab.ssh_argv(host.name), "--", command],
+                input=script,
+                text=True,
+                capture_output=True,
+                check=False,
+                timeout=900,
+            )
+            if done.returncode:
+                print(f"  naive on {host.name} failed: {done.stderr.strip()}", file=sys.stderr)
+                ok = False
+        return time.monotonic() - started, ok
+
+    # -- the run --------------------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        build_mirror(self.upstream, (OLLAMA_VERSION,), CLAUDE_CODE_VERSION, ("linux-x64",))
+        self.wan.up([self.args.subnet])
+        rows = []
+        try:
+            for count in self.args.counts:
+                rows.append(self.toolkit(count, mirror=True))
+                rows.append(self.naive(count))
+            if self.args.direct:
+                rows.append(self.toolkit(max(self.args.counts), mirror=False))
+        finally:
+            self.wan.down()
+        return {"machine": machine(), "setup": self.setup(), "rows": rows, "ratios": summarize(rows)}
+
+    def setup(self) -> dict:
+        return {
+            "counts": self.args.counts,
+            "wan_rate": self.args.rate,
+            "wan_latency_ms": self.args.latency_ms,
+            "ollama_version": OLLAMA_VERSION,
+            "claude_code_version": CLAUDE_CODE_VERSION,
+            "model": MODEL,
+            "upstream_files_bytes": sum(
+                p.stat().st_size
+                for p in self.upstream.rglob("*")
+                if p.is_file() and not p.name.startswith(".")
+            ),
+        }
+
+
+def machine() -> dict:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "pyinfra": package_version("pyinfra"),
+        "commit": commit,
+    }
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[1])
+    parser.add_argument(
+        "--counts",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2, 4],
+        help="fleet sizes N (default 1,2,4)",
+    )
+    parser.add_argument("--rate", default="100mbit", help="WAN rate, tc syntax (default %(default)s)")
+    parser.add_argument("--latency-ms", type=int, default=40, help="WAN round trip per request (default 40)")
+    parser.add_argument(
+        "--no-direct",
+        dest="direct",
+        action="store_false",
+        help="skip the toolkit-without-mirror run at the largest N",
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--lab", default="bench")
+    parser.add_argument("--subnet", default="10.213.24.0/24")
+    parser.add_argument("--wan-subnet", default="10.213.27.0/30")
+    parser.add_argument("--wan-netns", default="ocb-wan")
+    parser.add_argument("--wan-veth", default="ocb-wan0")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    require_lab_host()
+    started = time.monotonic()
+    results = Bench(args).run()
+    results["setup"]["bench_seconds"] = round(time.monotonic() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = write_table(results, args.out / "bench.md")
+    write_chart(results, args.out / "bench.png")
+    print(table)
+    return 0 if all(row["end_state_ok"] for row in results["rows"]) else 1
