@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 from bench.report import summarize, write_chart, write_table
 from bench.wan import REPO, Wan, wait_for_http
 from ollama_claude.lab.fleet import Lab, numbered_hosts
-from ollama_claude.lab.mirror import REQUEST_LOG, build_mirror, requests
+from ollama_claude.lab.mirror import build_mirror
 from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
 from ollama_claude.lab.system import require_lab_host
 from ollama_claude.settings import Settings
@@ -56,7 +57,13 @@ class Bench:
         self.work = REPO / ".lab" / f"{args.lab}-work"
         self.upstream = self.work / "upstream"
         self.wan = Wan(
-            args.wan_netns, args.wan_veth, args.wan_subnet, args.rate, args.latency_ms, self.upstream
+            args.wan_netns,
+            args.wan_veth,
+            args.wan_subnet,
+            args.rate,
+            args.latency_ms,
+            self.upstream,
+            args.blob_size,
         )
 
     # -- pieces ---------------------------------------------------------------------------------------
@@ -68,13 +75,13 @@ class Bench:
         try:
             lab.up(numbered_hosts(count), log=quiet)
             self.wan.route_lab(lab.require_state().bridge)
-            (self.upstream / REQUEST_LOG).unlink(missing_ok=True)
+            self.wan.reset_logs()
             yield lab
         finally:
             lab.down(log=quiet)
 
     def wan_bytes(self) -> int:
-        return sum(entry["bytes"] for entry in requests(self.upstream))
+        return sum(self.wan.bytes_sent().values())
 
     def pyinfra(self, lab: Lab) -> tuple[float, PyinfraRun]:
         started = time.monotonic()
@@ -140,6 +147,7 @@ class Bench:
                 claude_code_registry=f"{base}/npm",
                 claude_users=[LAB_USER],
                 ollama_models=[MODEL],
+                ollama_environment=self.server_env(),
             )
             _, first = self.pyinfra(lab)
             cold = time.monotonic() - started
@@ -208,6 +216,10 @@ class Bench:
         wait_for_http(f"{url}/npm/")
         return url
 
+    def server_env(self) -> dict[str, str]:
+        """Lab only: where the hosts' Ollama stand-in finds the model registry (the real one knows)."""
+        return {"OLLAMA_STANDIN_REGISTRY": self.wan.registry_url}
+
     def naive(self, count: int) -> dict:
         with self.fresh_lab(count) as lab:
             cold, ok = self.naive_pass(lab)
@@ -227,8 +239,9 @@ class Bench:
             "MODEL": MODEL,
             "USER_NAME": LAB_USER,
             "CONTEXT_LENGTH": str(CONTEXT_LENGTH),
+            "SERVER_ENV": " ".join(f"{key}={value}" for key, value in self.server_env().items()),
         }
-        command = "env " + " ".join(f"{key}={value}" for key, value in env.items()) + " sh -s"
+        command = "env " + " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()) + " sh -s"
         script = NAIVE_SCRIPT.read_text()
         started, ok = time.monotonic(), True
         for host in lab.require_state().hosts:
@@ -269,6 +282,7 @@ class Bench:
             "ollama_version": OLLAMA_VERSION,
             "claude_code_version": CLAUDE_CODE_VERSION,
             "model": MODEL,
+            "model_weights_bytes": self.args.blob_size,
             "upstream_files_bytes": sum(
                 p.stat().st_size
                 for p in self.upstream.rglob("*")
@@ -301,6 +315,12 @@ def parse_args(argv):
     )
     parser.add_argument("--rate", default="100mbit", help="WAN rate, tc syntax (default %(default)s)")
     parser.add_argument("--latency-ms", type=int, default=40, help="WAN round trip per request (default 40)")
+    parser.add_argument(
+        "--blob-size",
+        type=int,
+        default=40_000_000,
+        help="size of the model's weights blob in the registry stand-in (default 40 MB)",
+    )
     parser.add_argument(
         "--no-direct",
         dest="direct",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -16,15 +17,20 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ollama_claude.lab.mirror import MirrorHandler, MirrorServer
+from ollama_claude.lab.mirror import REQUEST_LOG, MirrorHandler, MirrorServer, requests
 from ollama_claude.lab.network import set_sysctl
+from ollama_claude.lab.standin_server import baked_standin
 from ollama_claude.lab.system import run, run_quietly
+from ollama_claude.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
+OLLAMA_VERSION = Settings.model_fields["ollama_version"].default
 UPSTREAM_PORT = 8480
+REGISTRY_PORT = 5000
+REGISTRY_LOG = "registry-requests.jsonl"
 
 
 @dataclass
@@ -37,7 +43,8 @@ class Wan:
     rate: str  # tc rate, e.g. "100mbit"
     latency_ms: int
     root: Path
-    process: subprocess.Popen | None = None
+    blob_size: int
+    processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def addresses(self) -> tuple[str, str]:
@@ -47,6 +54,15 @@ class Wan:
     @property
     def url(self) -> str:
         return f"http://{self.addresses[1]}:{UPSTREAM_PORT}"
+
+    @property
+    def registry_url(self) -> str:
+        """The model registry stand-in (the stand-in's `standin-registry`), also behind the WAN."""
+        return f"http://{self.addresses[1]}:{REGISTRY_PORT}"
+
+    @property
+    def registry_log(self) -> Path:
+        return self.root.parent / REGISTRY_LOG
 
     def up(self, lab_subnets: list[str]) -> None:
         self.down()
@@ -66,7 +82,7 @@ class Wan:
         run([*in_ns, "tc", "qdisc", "add", "dev", "eth0", "root", *shaping])  # downloads
         run(["tc", "qdisc", "add", "dev", self.veth, "root", *shaping])  # uploads
         set_sysctl(f"net/ipv4/conf/{self.veth}/forwarding", "1")
-        self.process = subprocess.Popen(
+        self.start(
             [
                 *in_ns,
                 sys.executable,
@@ -76,24 +92,60 @@ class Wan:
                 far,
                 str(UPSTREAM_PORT),
                 str(self.latency_ms),
-            ],
-            cwd=REPO,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            ]
+        )
+        registry = self.root.parent / "registry-bin" / "ollama"
+        registry.parent.mkdir(parents=True, exist_ok=True)
+        registry.write_text(baked_standin(OLLAMA_VERSION))
+        registry.chmod(0o755)
+        self.start(
+            [
+                *in_ns,
+                "env",
+                f"OLLAMA_STANDIN_LOG={self.registry_log}",
+                f"OLLAMA_STANDIN_BLOB_SIZE={self.blob_size}",
+                str(registry),
+                "standin-registry",
+                f"{far}:{REGISTRY_PORT}",
+            ]
         )
         wait_for_http(f"{self.url}/npm/")
+        wait_for_http(f"{self.registry_url}/v2/")
+
+    def start(self, argv: list[str]) -> None:
+        self.processes.append(
+            subprocess.Popen(
+                argv, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        )
+
+    def reset_logs(self) -> None:
+        (self.root / REQUEST_LOG).unlink(missing_ok=True)
+        self.registry_log.unlink(missing_ok=True)
+
+    def bytes_sent(self) -> dict[str, int]:
+        """Bytes the upstream servers sent, from their request logs: artifacts and models apart."""
+        models = (
+            [json.loads(line) for line in self.registry_log.read_text().splitlines()]
+            if self.registry_log.is_file()
+            else []
+        )
+        return {
+            "artifacts": sum(entry["bytes"] for entry in requests(self.root)),
+            "models": sum(entry["bytes"] for entry in models),
+        }
 
     def route_lab(self, bridge: str) -> None:
         """Let one lab's hosts reach the upstream (the lab turns forwarding off on its bridge)."""
         set_sysctl(f"net/ipv4/conf/{bridge}/forwarding", "1")
 
     def down(self) -> None:
-        if self.process and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        self.process = None
+        for process in self.processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=10)
+        self.processes = []
         run_quietly(["ip", "link", "delete", self.veth])
         run_quietly(["ip", "netns", "delete", self.netns])
 

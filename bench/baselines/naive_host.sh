@@ -2,7 +2,8 @@
 # What users do today on each box, written fairly (as install.sh does it, plus the usual manual steps):
 # download the release over the WAN, verify it against sha256sum.txt, unpack to /usr/local, a systemd unit,
 # `ollama pull`, Claude Code's native binary from the registry (sha512-checked), a hand-written settings.json.
-# Run as root on one host: env OLLAMA_URL VERSION REGISTRY CLAUDE_VERSION MODEL USER_NAME CONTEXT_LENGTH.
+# Run as root on one host: env OLLAMA_URL VERSION REGISTRY CLAUDE_VERSION MODEL USER_NAME CONTEXT_LENGTH, and
+# SERVER_ENV (lab only: KEY=VALUE words for the server, e.g. where the registry stand-in is).
 set -eu
 arch=amd64
 work=$(mktemp -d)
@@ -34,6 +35,7 @@ Restart=always
 RestartSec=3
 Environment="PATH=/usr/local/bin:/usr/bin:/bin"
 Environment="OLLAMA_CONTEXT_LENGTH=$CONTEXT_LENGTH"
+$(for pair in $SERVER_ENV; do echo "Environment=\"$pair\""; done)
 
 [Install]
 WantedBy=default.target
