@@ -106,10 +106,19 @@ class PyinfraRun:
 
     @property
     def errors(self) -> int:
+        """Failed operation rows summed over hosts: a host that fails also counts in the operations after it."""
         return self.results()["Grand total"]["error"]
+
+    @property
+    def failed_hosts(self) -> set[str]:
+        """Hosts pyinfra reported an error for (`[host] Error: ...` lines)."""
+        return set(re.findall(r"^\s+\[([^\]]+)\] Error", self.output, re.MULTILINE))
 
     def __str__(self) -> str:
         return f"pyinfra exit {self.rc}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+    # Assertion messages show the whole run, not pytest's truncated dataclass repr.
+    __repr__ = __str__
 
 
 @pytest.fixture(scope="module")
