@@ -14,7 +14,8 @@ host=$1 url=$2 model=$3 retries=$4 pin=${5:-}
 body=$(printf '{"model":"%s","stream":true}' "$model")
 
 # Reads curl's NDJSON stream plus two trailer lines (HTTP status, curl exit code).
-# Exit 0: success; 1: permanent failure; 2: transient failure (the reason is written to $reason_file).
+# Exit 0: success; 1: permanent failure; 2: transient failure; 3: the model store is full (the reason is
+# written to $reason_file; for 3, the model's size on its second line).
 pull_once() {
     { curl -sS -N --connect-timeout 10 -X POST -H 'Content-Type: application/json' --data "$body" \
         -w '\n__HTTP_STATUS__%{http_code}\n' "$url/api/pull" 2>&1; echo "__CURL_EXIT__$?"; } |
@@ -44,6 +45,7 @@ pull_once() {
             status = field("status")
             if (status == "success") { done = 1; print model " pulled"; next }
             total = field("total") + 0; completed = field("completed") + 0
+            if (total > 0) layer_size[field("digest")] = total
             finished = total > 0 && completed == total
             if (status != last_status || finished || (total > 0 && now() - last_print >= 5)) {
                 if (total > 0)
@@ -62,6 +64,11 @@ pull_once() {
             if (failure == "" && other != "") failure = other
             if (failure == "") failure = "the stream ended before success (HTTP " http ", curl exit " curl_exit ")"
             print failure > reason_file
+            if (failure ~ /no space left on device/) {
+                for (digest in layer_size) needed += layer_size[digest]
+                print size(needed) > reason_file
+                exit 3
+            }
             if (failure ~ /file does not exist|invalid model name|: 40[0-9]:/ || (http >= 400 && http < 500))
                 exit 1
             exit 2
@@ -74,7 +81,17 @@ attempt=0 delay=${OLLAMA_CLAUDE_PULL_DELAY:-2}  # first backoff in seconds, doub
 while :; do
     pull_once; result=$?
     [ "$result" -eq 0 ] && break
-    reason=$(cat "$reason_file")
+    reason=$(sed -n 1p "$reason_file")
+    if [ "$result" -eq 3 ]; then  # retrying cannot help: name the store (from the server's error) and the size
+        store=$(echo "$reason" | sed -n 's|.* \(/.*\)/blobs/.*|\1|p')
+        free=$(df -Pk "$store" 2>/dev/null | awk 'NR == 2 { b = $4 * 1024
+            if (b >= 1e9) printf "%.1f GB", b / 1e9; else if (b >= 1e6) printf "%d MB", b / 1e6
+            else printf "%d kB", b / 1e3 }')
+        echo "$host: ollama_models: pulling $model from $url failed: no space left on device in the model store" \
+            "$store (${free:-unknown} free, the model needs $(sed -n 2p "$reason_file")); fix: free space there" \
+            "or set ollama_models_dir to a larger disk" >&2
+        exit 1
+    fi
     if [ "$result" -eq 2 ] && [ "$attempt" -lt "$retries" ]; then
         attempt=$((attempt + 1))
         echo "$model: $reason; retry $attempt/$retries in ${delay}s"
