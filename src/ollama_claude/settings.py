@@ -150,6 +150,11 @@ class Settings(BaseModel):
     ollama_default_model: str | None = Field(None, description="Default model (first of ollama_models)")
     ollama_prune: bool = Field(False, description="Remove models that are not declared")
     ollama_pull_retries: int = Field(3, description="Retries of a failed pull, with backoff")
+    ollama_models_mirror: str | None = Field(
+        None,
+        description="Fan-out: mirror URL holding models from `mirror sync --model`; hosts copy their blobs and "
+        "manifest from it over the LAN, sha256-verified, and pull normally if that fails",
+    )
 
     # --- Claude Code ----------------------------------------------------------------------------------------
     claude_users: list[ClaudeUser] = Field(default_factory=list, description="Accounts to configure")
@@ -287,7 +292,10 @@ class Settings(BaseModel):
             ModelRef.parse(item)
         return value
 
-    @field_validator("ollama_download_url", "claude_code_registry", "ollama_base_url", "verify_anthropic_base_url")
+    @field_validator(
+        "ollama_download_url", "claude_code_registry", "ollama_base_url", "verify_anthropic_base_url",
+        "ollama_models_mirror",
+    )
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):

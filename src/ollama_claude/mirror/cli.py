@@ -8,6 +8,7 @@ from pathlib import Path
 from ollama_claude.lab.mirror import make_server
 from ollama_claude.settings import Settings, SettingsError
 
+from .models import DEFAULT_MODEL_REGISTRY, sync_model
 from .sync import PLATFORM_OF_ARCH, MirrorSyncError, sync
 
 DEFAULT_PORT = 8470
@@ -48,6 +49,13 @@ def register(subparsers) -> None:
         "--registry", help="upstream npm registry (default: claude_code_registry, else this machine's npm config)"
     )
     sync_parser.add_argument("--no-claude-code", action="store_true", help="fetch only Ollama releases")
+    sync_parser.add_argument(
+        "--model", action="append", dest="models", default=[], metavar="NAME[:TAG]",
+        help="library model to fetch for fan-out (repeatable): hosts with ollama_models_mirror copy it from here",
+    )
+    sync_parser.add_argument(
+        "--model-registry", default=DEFAULT_MODEL_REGISTRY, help="Ollama model registry (default %(default)s)"
+    )
     sync_parser.set_defaults(run=run_sync)
 
     serve = commands.add_parser("serve", help="serve a synced --root over HTTP (range requests, npm documents)")
@@ -71,7 +79,10 @@ def run_sync(args) -> int:
             args.claude_code_version,
             args.platforms or [PLATFORM_OF_ARCH[arch] for arch in arches],
         )
-    except (MirrorSyncError, SettingsError) as error:
+        for model in args.models:
+            digest = sync_model(args.dest, args.model_registry, model, report)
+            print(f"model {model}: manifest sha256:{digest}, every blob verified")
+    except (MirrorSyncError, SettingsError, ValueError) as error:
         print(f"ollama-claude mirror sync: {error}", file=sys.stderr)
         return 1
     print(
@@ -79,6 +90,7 @@ def run_sync(args) -> int:
         f"serve it with `ollama-claude mirror serve --root {args.dest} --bind <LAN address>` and set "
         "ollama_download_url = http://<address>:<port>/ollama/releases/download, "
         "claude_code_registry = http://<address>:<port>/npm"
+        + (", ollama_models_mirror = http://<address>:<port>" if args.models else "")
     )
     return 0
 

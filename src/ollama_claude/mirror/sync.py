@@ -162,7 +162,8 @@ def sync(
     platforms: list[str],
     log: Callable[[str], None] = print,
 ) -> SyncReport:
-    """Fetch everything the fleet's deploy downloads; registry None skips Claude Code."""
+    """Fetch the Ollama releases and Claude Code packages the fleet's deploy downloads; registry None skips
+    Claude Code."""
     report = SyncReport()
     for version in ollama_versions:
         sync_ollama(root, ollama_url, version, arches, rocm, report)

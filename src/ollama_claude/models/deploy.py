@@ -14,6 +14,7 @@ from .operations import (
     SERVER_HOME,
     SERVER_USER,
     cloud_signed_in,
+    models_fanned_out,
     models_pruned,
     models_pulled,
     tools_capable,
@@ -33,6 +34,10 @@ def manage_models() -> None:
         return
     url = settings.listen_url
     files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755")
+    if settings.ollama_models and settings.ollama_models_mirror and host.get_fact(Kernel) != "Darwin":
+        models_fanned_out(name="Copy library models from the fleet mirror (fan-out)", models=settings.ollama_models,
+                          base_url=url, mirror_url=settings.ollama_models_mirror, owner=SERVER_USER,
+                          store=settings.ollama_models_dir or f"{SERVER_HOME}/.ollama/models")
     if settings.ollama_models:
         models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
                       retries=settings.ollama_pull_retries)

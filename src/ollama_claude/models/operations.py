@@ -176,3 +176,39 @@ def models_pruned(declared: list[str], base_url: str) -> Iterator[str]:
             done=f"removed undeclared model {name}",
             advice=f"{host.name}: ollama_prune: removing {name} from {base_url} failed; fix: see the Ollama server log",
         )
+
+
+# Model fan-out: each declared model crosses the WAN once per fleet (`mirror sync --model` on the control
+# machine); every host copies its blobs and manifest from the mirror over the LAN into the server's own store,
+# laid out as Ollama keeps it (`blobs/sha256-<hex>`, `manifests/registry.ollama.ai/<namespace>/<model>/<tag>`),
+# each blob checked against its digest. The server lists what is in its store, so the model then shows with the
+# registry's manifest digest and capabilities; the ordinary pull that follows finds it present and does nothing,
+# or pulls it from the registry when fan-out could not complete (no manifest in the mirror, a tampered blob).
+
+REGISTRY_HOST = "registry.ollama.ai"  # the directory a normal pull files library models under
+
+
+@operation()
+def models_fanned_out(models: list[str], base_url: str, mirror_url: str, store: str, owner: str) -> Iterator[str]:
+    """
+    Copy the declared models the server lacks (or lists with another pinned digest) from the fleet's mirror.
+
+    + models: references ``name[:tag][@sha256:<digest>]``; a pinned digest must match the mirror's manifest
+    + base_url: the host's own Ollama server (to see what it lists)
+    + mirror_url: the fleet mirror's base URL (models under ``<mirror_url>/models/``)
+    + store: the server's OLLAMA_MODELS directory
+    + owner: the account the server runs as (owns the store)
+    """
+    present = host.get_fact(OllamaModels, base_url=base_url) or {}
+    wanted = [ref for ref in map(ModelRef.parse, models) if not ref.is_cloud and needs_pull(ref, present)]
+    if not wanted:
+        host.noop("no model to fan out: all present")
+        return
+    for ref in wanted:
+        namespace, _, model = ref.name.rpartition("/")
+        path = f"{namespace or 'library'}/{model}/{ref.tag}"
+        yield shell_template(
+            "fanout.sh.j2", host=host.name, model=ref.full, source=f"{mirror_url}/models", path=path,
+            store=store, manifest_dest=f"{store}/manifests/{REGISTRY_HOST}/{path}", owner=owner,
+            pinned=ref.digest or "",
+        )

@@ -1,0 +1,127 @@
+"""
+Model fan-out on the lab: the control machine fetches each model once from the registry stand-in (`mirror
+sync --model`), the hosts copy it from the fleet mirror over the LAN, and their servers list it with the
+registry's digest and tools; a blob tampered with in transit is refused by its digest and that host pulls the
+model from the registry instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ollama_claude.lab.mirror import requests, write_faults
+from ollama_claude.lab.release_mirror import gateway_ip, serve_release_mirror
+from ollama_claude.lab.standin_server import baked_standin
+from ollama_claude.models.operations import REGISTRY_HOST
+
+pytestmark = pytest.mark.lab
+
+FLEET_MIRROR_PORT, REGISTRY_PORT = 8471, 8472
+BLOB_SIZE = 8_000_000
+DEPLOY = """\
+from ollama_claude.models.deploy import manage_models
+from ollama_claude.ollama.deploy import install_ollama
+
+install_ollama()
+manage_models()
+"""
+
+
+@pytest.fixture(scope="module")
+def fleet(lab, tmp_path_factory):
+    """Registry stand-in and fleet mirror (with glm-4.7-flash and qwen3 synced) on the lab gateway."""
+    work = tmp_path_factory.mktemp("fanout")
+    gateway = gateway_ip(lab)
+    upstream = serve_release_mirror(lab)
+    registry_bin = work / "ollama"
+    registry_bin.write_text(baked_standin("0.16.3"))
+    registry_bin.chmod(0o755)
+    registry_log = work / "registry.jsonl"
+    registry = f"http://{gateway}:{REGISTRY_PORT}"
+    lab.start_service("registry", ["env", f"OLLAMA_STANDIN_LOG={registry_log}", f"OLLAMA_STANDIN_BLOB_SIZE={BLOB_SIZE}",
+                                   str(registry_bin), "standin-registry", f"{gateway}:{REGISTRY_PORT}"])
+    root = work / "mirror"
+    synced = subprocess.run(
+        [sys.executable, "-m", "ollama_claude.cli", "mirror", "sync", "--dest", str(root), "--no-claude-code",
+         "--ollama-url", f"{upstream}/ollama/releases/download", "--model", "glm-4.7-flash", "--model", "qwen3",
+         "--model-registry", registry],
+        capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert synced.returncode == 0, synced.stderr
+    lab.start_service("fleet-mirror", [sys.executable, "-m", "ollama_claude.cli", "mirror", "serve", "--root",
+                                       str(root), "--bind", gateway, "--port", str(FLEET_MIRROR_PORT)])
+    yield {"registry": registry, "registry_log": registry_log, "root": root,
+           "mirror": f"http://{gateway}:{FLEET_MIRROR_PORT}", "gateway": gateway}
+    lab.stop_service("fleet-mirror")
+    lab.stop_service("registry")
+
+
+def registry_blob_fetches(fleet) -> list[dict]:
+    lines = fleet["registry_log"].read_text().splitlines()
+    return [entry for entry in map(json.loads, lines) if "/blobs/" in entry["path"]]
+
+
+def listed(lab, host) -> dict[str, str]:
+    out = lab.ssh(host, "curl -fsS http://127.0.0.1:11434/api/tags", timeout=30, check=True).stdout
+    return {model["name"]: model["digest"] for model in json.loads(out)["models"]}
+
+
+def synced_digest(root, model: str) -> str:
+    return hashlib.sha256((root / "models" / "manifests" / "library" / model / "latest").read_bytes()).hexdigest()
+
+
+def run_deploy(pyinfra_run, tmp_path, fleet, models):
+    deploy = tmp_path / "fanout.py"
+    deploy.write_text(DEPLOY)
+    return pyinfra_run(str(deploy), data={
+        "ollama_models": models, "ollama_models_mirror": fleet["mirror"],
+        "ollama_environment": {"OLLAMA_STANDIN_REGISTRY": fleet["registry"]},
+    })
+
+
+def test_each_model_crosses_the_wan_once_and_every_host_lists_it(lab, fleet, pyinfra_run, tmp_path):
+    synced_fetches = registry_blob_fetches(fleet)
+    assert {entry["client"] for entry in synced_fetches} == {fleet["gateway"]}
+    done = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"])
+    assert done.rc == 0 and done.errors == 0, done
+    assert registry_blob_fetches(fleet) == synced_fetches, "a host pulled blobs from the registry"
+    served = {(e["client"], e["path"]) for e in requests(fleet["root"]) if e["path"].startswith("/models/blobs/")}
+    digest = synced_digest(fleet["root"], "glm-4.7-flash")
+    for host in lab.require_state().hosts:
+        assert any(client == host.address for client, _ in served), served
+        assert listed(lab, host.name)["glm-4.7-flash:latest"] == digest
+        show = lab.ssh(host.name, "curl -fsS http://127.0.0.1:11434/api/show -d '{\"model\":\"glm-4.7-flash\"}'",
+                       timeout=30, check=True).stdout
+        assert "tools" in json.loads(show)["capabilities"]
+        store = "/usr/share/ollama/.ollama/models"
+        owners = lab.ssh(host.name, f"stat -c %U {store} {store}/blobs {store}/manifests/{REGISTRY_HOST}/"
+                                    "library/glm-4.7-flash/latest", timeout=30).stdout.split()
+        assert owners == ["ollama"] * 3  # the server must still write its own pulls there
+    again = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"])
+    assert again.rc == 0 and again.changes == 0, again
+
+
+def test_tampered_blob_is_refused_and_the_host_pulls_from_the_registry(lab, fleet, pyinfra_run, tmp_path):
+    manifest = json.loads((fleet["root"] / "models/manifests/library/qwen3/latest").read_text())
+    weights = next(layer for layer in manifest["layers"] if layer["mediaType"].endswith(".model"))
+    write_faults(fleet["root"], corrupt=[f"models/blobs/{weights['digest'].replace(':', '-')}"])
+    before = len(registry_blob_fetches(fleet))
+    try:
+        done = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash", "qwen3"])
+    finally:
+        write_faults(fleet["root"])
+    assert done.rc == 0 and done.errors == 0, done
+    # each host got the tampered blob from the mirror, refused it, and fetched the real one from the registry
+    blob_path = f"/models/blobs/{weights['digest'].replace(':', '-')}"
+    tampered = {e["client"] for e in requests(fleet["root"]) if e["path"] == blob_path and e["status"] == 200}
+    assert tampered == {host.address for host in lab.require_state().hosts}
+    pulled = {e["client"] for e in registry_blob_fetches(fleet)[before:] if weights["digest"] in e["path"]}
+    assert pulled == {host.address for host in lab.require_state().hosts}
+    digest = synced_digest(fleet["root"], "qwen3")
+    for host in lab.require_state().hosts:
+        assert listed(lab, host.name)["qwen3:latest"] == digest
