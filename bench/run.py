@@ -1,8 +1,9 @@
 """
 `python -m bench`: onboard fresh lab fleets of N hosts behind a simulated WAN, three ways, side by side:
 
-  toolkit+mirror  `mirror sync` once on the control machine over the WAN, `mirror serve` on the lab gateway,
-                  pyinfra deploy (install_ollama, manage_models, configure_claude_code) on all hosts at once
+  toolkit+mirror  `mirror sync` (releases, Claude Code and the model) once on the control machine over the WAN,
+                  `mirror serve` on the lab gateway, pyinfra deploy (install_ollama, manage_models with model
+                  fan-out from the mirror, configure_claude_code) on all hosts at once
   toolkit direct  the same deploy with every host downloading from the upstream over the WAN (largest N only)
   naive           bench/baselines/naive_host.sh over SSH, host after host (what users do today)
 
@@ -148,6 +149,7 @@ class Bench:
                 claude_users=[LAB_USER],
                 ollama_models=[MODEL],
                 ollama_environment=self.server_env(),
+                **({"ollama_models_mirror": base} if mirror else {}),
             )
             _, first = self.pyinfra(lab)
             cold = time.monotonic() - started
@@ -188,6 +190,10 @@ class Bench:
                 f"{self.wan.url}/ollama/releases/download",
                 "--registry",
                 f"{self.wan.url}/npm",
+                "--model",
+                MODEL,
+                "--model-registry",
+                self.wan.registry_url,
             ],
             capture_output=True,
             text=True,
