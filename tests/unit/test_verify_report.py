@@ -23,11 +23,12 @@ RED = report.Line("h2", "dev", items(i2=failed(2, "service OLLAMA_CONTEXT_LENGTH
                   None, None, 1.0)
 
 
-def fake_state(names, activated, failed_names=(), executing=True):
+def fake_state(names, activated, failed_names=(), executing=True, limit=None):
     hosts = {name: SimpleNamespace(name=name) for name in names}
     return SimpleNamespace(inventory=list(hosts.values()), is_executing=executing,
                            activated_hosts=[hosts[name] for name in activated],
-                           failed_hosts=[hosts[name] for name in failed_names])
+                           failed_hosts=[hosts[name] for name in failed_names],
+                           limit_hosts=None if limit is None else [hosts[name] for name in limit])
 
 
 def test_terminal_has_one_line_per_host_with_marks_model_timing_and_summary():
@@ -75,6 +76,15 @@ def test_unreachable_and_not_verified_hosts_are_reported(tmp_path):
     cases = [case for suite in JUnitXml.fromfile(str(junit_path)) for case in suite]
     assert any(isinstance(r, Error) and r.message.startswith("unreachable") for c in cases for r in c.result)
     assert "1 passed, 0 failed, 1 unreachable, 1 not verified, of 3 hosts" in report.summary(lines)
+
+
+def test_hosts_left_out_by_limit_are_not_reported():
+    """`--limit h1`: pyinfra never connects to h2, which is not part of the run, not unreachable."""
+    collected = report.FleetReport()
+    collected.record("h1", [GREEN], executing=True)
+    lines = collected.lines(fake_state(["h1", "h2", "h3"], activated=["h1"], limit=["h1", "h3"]))
+    assert [(line.host, line.status) for line in lines] == [("h1", "pass"), ("h3", "unreachable")]
+    assert "1 passed, 0 failed, 1 unreachable, 0 not verified, of 2 hosts" in report.summary(lines)
 
 
 def test_dry_run_keeps_prepare_time_results():

@@ -3,7 +3,8 @@ The fleet report: one line per host and user on the terminal, JSON and JUnit XML
 
 pyinfra runs the deploy once per host in one process, so results are collected on the pyinfra state and written
 once when the process exits; hosts that never reached the verify step (unreachable, or failed earlier in the
-deploy) are added from the state then, so the report always covers the whole inventory.
+deploy) are added from the state then, so the report always covers every host the run targets (hosts left out
+by ``--limit`` or ``--exclude`` are not part of the run and not reported).
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ class FleetReport:
         return next((line for line in self.hosts.get(host, (False, []))[1] if line.user == user), None)
 
     def lines(self, state: Any = None) -> list[Line]:
-        """Every inventory host: its recorded lines, or why it has none."""
-        names = [host.name for host in state.inventory] if state is not None else list(self.hosts)
+        """Every inventory host this run targets (``--limit``/``--exclude``): its recorded lines, or why none."""
+        if state is None:
+            names = list(self.hosts)
+        else:
+            names = [host.name for host in state.inventory if in_run(state, host)]
         executed = state is not None and getattr(state, "is_executing", False)
         failed = {host.name for host in getattr(state, "failed_hosts", ())}
         activated = {host.name for host in getattr(state, "activated_hosts", ())}
@@ -77,6 +81,12 @@ class FleetReport:
                 continue
             out.extend(lines)
         return out
+
+
+def in_run(state: Any, host: Any) -> bool:
+    """Whether the run targets ``host``: one left out by ``--limit`` or ``--exclude`` is not unreachable."""
+    limit = getattr(state, "limit_hosts", None)
+    return not isinstance(limit, list) or host in limit
 
 
 def fleet_report(state: Any) -> FleetReport:
