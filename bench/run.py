@@ -28,11 +28,11 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 from bench.report import summarize, write_chart, write_table
-from bench.wan import REPO, Wan, wait_for_http
+from bench.wan import REPO, Wan
 from ollama_claude.lab.fleet import Lab, numbered_hosts
 from ollama_claude.lab.mirror import build_mirror
 from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
-from ollama_claude.lab.system import require_lab_host
+from ollama_claude.lab.system import require_lab_host, wait_until_serving
 from ollama_claude.settings import Settings
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -219,7 +219,7 @@ class Bench:
                 str(FLEET_MIRROR_PORT),
             ],
         )
-        wait_for_http(f"{url}/npm/")
+        wait_until_serving(f"{url}/npm/")
         return url
 
     def server_env(self) -> dict[str, str]:

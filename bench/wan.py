@@ -15,15 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ollama_claude.lab.mirror import REQUEST_LOG, MirrorHandler, MirrorServer, requests
 from ollama_claude.lab.network import set_sysctl
 from ollama_claude.lab.standin_server import baked_standin
-from ollama_claude.lab.system import run, run_quietly
+from ollama_claude.lab.system import run, run_quietly, wait_until_serving
 from ollama_claude.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,8 +107,8 @@ class Wan:
                 f"{far}:{REGISTRY_PORT}",
             ]
         )
-        wait_for_http(f"{self.url}/npm/")
-        wait_for_http(f"{self.registry_url}/v2/")
+        wait_until_serving(f"{self.url}/npm/")
+        wait_until_serving(f"{self.registry_url}/v2/")
 
     def start(self, argv: list[str]) -> None:
         self.processes.append(
@@ -148,20 +146,6 @@ class Wan:
         self.processes = []
         run_quietly(["ip", "link", "delete", self.veth])
         run_quietly(["ip", "netns", "delete", self.netns])
-
-
-def wait_for_http(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:  # any HTTP answer means it is serving
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 class WanHandler(MirrorHandler):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -16,6 +15,7 @@ import pytest
 
 from ollama_claude.lab.mirror import requests
 from ollama_claude.lab.release_mirror import MIRROR_SERVICE, gateway_ip, serve_release_mirror
+from ollama_claude.lab.system import wait_until_serving
 
 pytestmark = pytest.mark.lab
 
@@ -27,20 +27,6 @@ from ollama_claude.ollama.deploy import install_ollama
 install_ollama()
 configure_claude_code()
 """
-
-
-def wait_until_serving(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:  # any HTTP answer means it is serving
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

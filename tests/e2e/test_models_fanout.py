@@ -17,6 +17,7 @@ import pytest
 from ollama_claude.lab.mirror import requests, write_faults
 from ollama_claude.lab.release_mirror import gateway_ip, serve_release_mirror
 from ollama_claude.lab.standin_server import baked_standin
+from ollama_claude.lab.system import wait_until_serving
 from ollama_claude.models.operations import REGISTRY_HOST
 
 pytestmark = pytest.mark.lab
@@ -45,6 +46,7 @@ def fleet(lab, tmp_path_factory):
     registry = f"http://{gateway}:{REGISTRY_PORT}"
     lab.start_service("registry", ["env", f"OLLAMA_STANDIN_LOG={registry_log}", f"OLLAMA_STANDIN_BLOB_SIZE={BLOB_SIZE}",
                                    str(registry_bin), "standin-registry", f"{gateway}:{REGISTRY_PORT}"])
+    wait_until_serving(f"{registry}/v2/")
     root = work / "mirror"
     synced = subprocess.run(
         [sys.executable, "-m", "ollama_claude.cli", "mirror", "sync", "--dest", str(root), "--no-claude-code",
@@ -55,6 +57,7 @@ def fleet(lab, tmp_path_factory):
     assert synced.returncode == 0, synced.stderr
     lab.start_service("fleet-mirror", [sys.executable, "-m", "ollama_claude.cli", "mirror", "serve", "--root",
                                        str(root), "--bind", gateway, "--port", str(FLEET_MIRROR_PORT)])
+    wait_until_serving(f"http://{gateway}:{FLEET_MIRROR_PORT}/models/")
     yield {"registry": registry, "registry_log": registry_log, "root": root,
            "mirror": f"http://{gateway}:{FLEET_MIRROR_PORT}", "gateway": gateway}
     lab.stop_service("fleet-mirror")

@@ -210,6 +210,19 @@ def make_server(root: Path, bind: str = "127.0.0.1", port: int = 0) -> MirrorSer
     return MirrorServer((bind, port), handler)
 
 
+def serve(root: Path, bind: str, port: int) -> None:
+    """Serve root until interrupted, announcing the URL first (`ollama-claude mirror serve` uses it too)."""
+    server = make_server(root, bind, port)
+    host, bound_port = server.server_address[:2]
+    print(f"serving {root} on http://{host}:{bound_port}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def requests(root: Path) -> list[dict]:
     """The mirror's request log, oldest first."""
     log = root / REQUEST_LOG
@@ -239,13 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "build":
         print(args.root)
         return
-    server = make_server(args.root, args.bind, args.port)
-    host, port = server.server_address[:2]
-    print(f"serving {args.root} on http://{host}:{port}/", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        server.server_close()
+    serve(args.root, args.bind, args.port)
 
 
 if __name__ == "__main__":

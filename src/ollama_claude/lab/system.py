@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.request
 
 from .errors import LabError
 
@@ -39,3 +42,18 @@ def run(argv: list[str], input: str | None = None) -> str:
 def run_quietly(argv: list[str]) -> bool:
     """Run a teardown step that may find nothing to remove; report whether it succeeded."""
     return subprocess.run(argv, check=False, capture_output=True).returncode == 0
+
+
+def wait_until_serving(url: str, timeout: float = 20) -> None:
+    """Return once url answers HTTP at all (any status); raise the last connection error after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:  # any HTTP answer means it is serving
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ollama_claude.lab.mirror import make_server
+from ollama_claude.lab.mirror import serve
 from ollama_claude.settings import Settings, SettingsError
 
 from .models import DEFAULT_MODEL_REGISTRY, sync_model
@@ -100,13 +100,5 @@ def run_serve(args) -> int:
         print(f"ollama-claude mirror serve: {args.root} is not a directory; run `mirror sync --dest` first",
               file=sys.stderr)
         return 1
-    server = make_server(args.root, args.bind, args.port)
-    host, port = server.server_address[:2]
-    print(f"serving {args.root} on http://{host}:{port}/", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve(args.root, args.bind, args.port)
     return 0
