@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -161,11 +162,22 @@ def test_curl_resumes_a_partial_download(root, base_url, tmp_path):
     assert partial.read_bytes() == data
 
 
+def settled_requests(root, path: str) -> list[dict]:
+    """The log's records for path once it stops growing: a request is logged just after its response is sent."""
+    seen = -1
+    while True:
+        logged = [r for r in mirror.requests(root) if r["path"] == path]
+        if len(logged) == seen:
+            return logged
+        seen = len(logged)
+        time.sleep(0.2)
+
+
 def test_request_log_counts_downloads(root, base_url):
-    before = sum(1 for r in mirror.requests(root) if r["path"] == f"/{AMD64_ZST}")
+    before = len(settled_requests(root, f"/{AMD64_ZST}"))
     fetch(f"{base_url}/{AMD64_ZST}")
     fetch(f"{base_url}/{AMD64_ZST}", method="HEAD")
-    logged = [r for r in mirror.requests(root) if r["path"] == f"/{AMD64_ZST}"]
+    logged = settled_requests(root, f"/{AMD64_ZST}")
     assert len(logged) == before + 2
     # Each request is logged once its response is sent, so the two lines may land in either order.
     latest = {r["method"]: r for r in logged[-2:]}
