@@ -93,6 +93,8 @@ class PyinfraRun:
             if not line.strip():
                 break
             name, *counts = re.split(r"\s{2,}", line.strip())
+            if len(counts) != 4 or not all(re.fullmatch(r"\d+|-", count) for count in counts):
+                continue  # not an operation row, e.g. pyinfra's note on hosts it could not connect to
             numbers = [0 if count == "-" else int(count) for count in counts]
             rows[name] = dict(zip(("hosts", "success", "error", "no_change"), numbers))
         if "--> Results:" not in self.output or "Grand total" not in rows:
