@@ -1,4 +1,4 @@
-# macOS laptops (group `laptops`): Ollama from Homebrew under launchd, a smaller coding model.
+# macOS laptops (group `laptops`): the pinned Ollama app archive under a LaunchAgent, a smaller coding model.
 # To use a GPU box instead of a local Ollama, see README "Laptops pointing at a GPU box":
 #   ollama_enabled = False
 #   ollama_base_url = "http://gpu-01.example.internal:11434"
