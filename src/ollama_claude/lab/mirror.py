@@ -235,14 +235,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build release artifacts and the npm tree into --root")
-    serve = commands.add_parser("serve", help="serve --root (built first if needed)")
-    for command in (build, serve):
+    serve_command = commands.add_parser("serve", help="serve --root (built first if needed)")
+    for command in (build, serve_command):
         command.add_argument("--root", type=Path, required=True)
         command.add_argument("--ollama-version", action="append", dest="ollama_versions")
         command.add_argument("--claude-code-version", default=CLAUDE_CODE_VERSION)
         command.add_argument("--no-claude-code", action="store_true", help="skip the npm packages")
-    serve.add_argument("--bind", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve_command.add_argument("--bind", default="127.0.0.1")
+    serve_command.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
     build_mirror(
         args.root,
