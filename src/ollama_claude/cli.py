@@ -13,7 +13,11 @@ COMMAND_GROUPS = (lab_cli, mirror_cli)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ollama-claude", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ollama-claude",
+        description="Helpers around the pyinfra deploys: the lab fleet and the artifact mirror. The deploys "
+        "themselves run with pyinfra: pyinfra inventories/gpu.py deploys/ollama_claude.py",
+    )
     groups = parser.add_subparsers(dest="group", required=True, metavar="GROUP")
     for group in COMMAND_GROUPS:
         group.register(groups)
