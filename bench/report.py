@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-OURS, NAIVE, DIRECT = "toolkit+mirror", "naive", "toolkit direct"
+OURS, NAIVE, ANSIBLE, DIRECT = "toolkit+mirror", "naive", "ansible", "toolkit direct"
+BASELINES = (NAIVE, ANSIBLE)
 
 
 def ratio(a: float, b: float) -> float | None:
@@ -12,16 +13,16 @@ def ratio(a: float, b: float) -> float | None:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """P1 time(N)/time(1); P2 re-run changes and warm/cold; P3 WAN bytes per host; P4 ours/naive."""
+    """P1 time(N)/time(1); P2 re-run changes and warm/cold; P3 WAN bytes per host; P4 ours/each baseline."""
     by = {(row["approach"], row["hosts"]): row for row in rows}
     counts = sorted({row["hosts"] for row in rows if row["approach"] == OURS})
     ratios: dict = {
         "P1_time_N_over_time_1": {},
         "P2_rerun": {},
         "P3_wan_bytes_per_host": {},
-        "P4_ours_over_naive": {},
+        **{f"P4_ours_over_{baseline}": {} for baseline in BASELINES},
     }
-    for approach in (OURS, NAIVE):
+    for approach in (OURS, *BASELINES):
         if (approach, 1) in by:
             ratios["P1_time_N_over_time_1"][approach] = {
                 n: ratio(by[approach, n]["cold_s"], by[approach, 1]["cold_s"])
@@ -34,13 +35,14 @@ def summarize(rows: list[dict]) -> dict:
             "changes": ours["rerun_changes"],
             "warm_over_cold": ratio(ours["warm_s"], ours["cold_s"]),
         }
-        if (NAIVE, n) in by:
-            naive = by[NAIVE, n]
-            ratios["P4_ours_over_naive"][n] = {
-                "time_cold": ratio(ours["cold_s"], naive["cold_s"]),
-                "time_warm": ratio(ours["warm_s"], naive["warm_s"]),
-                "wan_bytes_cold": ratio(ours["wan_bytes_cold"], naive["wan_bytes_cold"]),
-            }
+        for baseline in BASELINES:
+            if (baseline, n) in by:
+                theirs = by[baseline, n]
+                ratios[f"P4_ours_over_{baseline}"][n] = {
+                    "time_cold": ratio(ours["cold_s"], theirs["cold_s"]),
+                    "time_warm": ratio(ours["warm_s"], theirs["warm_s"]),
+                    "wan_bytes_cold": ratio(ours["wan_bytes_cold"], theirs["wan_bytes_cold"]),
+                }
     for (approach, n), row in sorted(by.items()):
         ratios["P3_wan_bytes_per_host"].setdefault(approach, {})[n] = row["wan_bytes_cold"] // n
     return ratios
@@ -85,13 +87,15 @@ def write_table(results: dict, path: Path) -> str:
         + " | ".join(str(v["warm_over_cold"]) for v in ratios["P2_rerun"].values())
         + " |"
     )
-    for key, label in (
-        ("time_cold", "cold time"),
-        ("time_warm", "re-run time"),
-        ("wan_bytes_cold", "WAN bytes"),
-    ):
-        values = [str(v[key]) for v in ratios["P4_ours_over_naive"].values()]
-        lines.append(f"| P4 ours/naive {label} | " + " | ".join(values) + " |")
+    for baseline in BASELINES:
+        for key, label in (
+            ("time_cold", "cold time"),
+            ("time_warm", "re-run time"),
+            ("wan_bytes_cold", "WAN bytes"),
+        ):
+            values = [str(v[key]) for v in ratios[f"P4_ours_over_{baseline}"].values()]
+            if values:
+                lines.append(f"| P4 ours/{baseline} {label} | " + " | ".join(values) + " |")
     text = "\n".join(lines) + "\n"
     path.write_text(text)
     return text
@@ -108,14 +112,14 @@ def write_chart(results: dict, path: Path) -> None:
         print(f"no chart: install the bench extra (pip install -e '.[bench]') for {path.name}")
         return
     figure, (times, wan) = plt.subplots(1, 2, figsize=(10, 4))
-    for approach, style in ((OURS, "o-"), (NAIVE, "s--"), (DIRECT, "^:")):
+    for approach, style in ((OURS, "o-"), (NAIVE, "s--"), (ANSIBLE, "D--"), (DIRECT, "^:")):
         rows = [row for row in results["rows"] if row["approach"] == approach]
         if not rows:
             continue
         hosts = [row["hosts"] for row in rows]
         times.plot(hosts, [row["cold_s"] for row in rows], style, label=f"{approach} (cold)")
         wan.plot(hosts, [row["wan_bytes_cold"] / row["hosts"] / 1e6 for row in rows], style, label=approach)
-        if approach in (OURS, NAIVE):
+        if approach != DIRECT:
             times.plot(hosts, [row["warm_s"] for row in rows], style[0] + "-.", label=f"{approach} (re-run)")
     times.set(xlabel="hosts N", ylabel="seconds", title="Onboarding time")
     wan.set(xlabel="hosts N", ylabel="MB over the WAN per host", title="WAN bytes per host")

@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -41,6 +42,8 @@ from conftest import PyinfraRun
 PYINFRA = Path(sys.executable).parent / "pyinfra"
 DEPLOY = Path(__file__).parent / "deploys" / "onboard.py"
 NAIVE_SCRIPT = Path(__file__).parent / "baselines" / "naive_host.sh"
+PLAYBOOK = Path(__file__).parent / "baselines" / "ansible" / "onboard.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 FLEET_MIRROR_PORT = 8471
 OLLAMA_VERSION = Settings.model_fields["ollama_version"].default
 CLAUDE_CODE_VERSION = Settings.model_fields["claude_code_version"].default
@@ -264,6 +267,77 @@ class Bench:
                 ok = False
         return time.monotonic() - started, ok
 
+    def ansible(self, count: int) -> dict:
+        with self.fresh_lab(count) as lab:
+            cold, first = self.ansible_pass(lab)
+            ok = first.returncode == 0 and self.end_state(lab)
+            cold_bytes = self.wan_bytes()
+            warm, second = self.ansible_pass(lab)
+            changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", second.stdout))
+            errors = sum(
+                int(n) for n in re.findall(r"\b(?:failed|unreachable)=(\d+)", first.stdout + second.stdout)
+            )
+            for run in (first, second):
+                if run.returncode:
+                    print(f"  ansible failed:\n{run.stdout[-3000:]}{run.stderr[-2000:]}", file=sys.stderr)
+            return self.row(
+                "ansible",
+                count,
+                cold,
+                cold_bytes,
+                warm,
+                self.wan_bytes() - cold_bytes,
+                ok and second.returncode == 0,
+                changed,
+                errors,
+            )
+
+    def ansible_pass(self, lab: Lab) -> tuple[float, subprocess.CompletedProcess]:
+        """One ansible-playbook run over the lab's SSH key and known_hosts (pipelining on, as tuned users do)."""
+        state = lab.require_state()
+        ssh_args = (
+            f"-o UserKnownHostsFile={state.known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+        )
+        inventory = self.work / "ansible-inventory.ini"
+        inventory.write_text(
+            "[fleet]\n"
+            + "".join(f"{host.name} ansible_host={host.address}\n" for host in state.hosts)
+            + f"[fleet:vars]\nansible_user=root\nansible_ssh_private_key_file={state.ssh_key}\n"
+            f"ansible_ssh_common_args='{ssh_args}'\nansible_python_interpreter=/usr/bin/python3\n"
+        )
+        variables = self.work / "ansible-vars.json"
+        variables.write_text(
+            json.dumps(
+                {
+                    "ollama_url": f"{self.wan.url}/ollama/releases/download",
+                    "version": OLLAMA_VERSION,
+                    "registry": f"{self.wan.url}/npm",
+                    "claude_version": CLAUDE_CODE_VERSION,
+                    "model": MODEL,
+                    "user_name": LAB_USER,
+                    "context_length": CONTEXT_LENGTH,
+                    "server_env": self.server_env(),
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORKS": "10",
+            "ANSIBLE_HOME": str(self.work / "ansible-home"),
+        }
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), "-e", f"@{variables}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        return time.monotonic() - started, done
+
     # -- the run --------------------------------------------------------------------------------------
 
     def run(self) -> dict:
@@ -274,6 +348,8 @@ class Bench:
             for count in self.args.counts:
                 rows.append(self.toolkit(count, mirror=True))
                 rows.append(self.naive(count))
+                if self.args.ansible:
+                    rows.append(self.ansible(count))
             if self.args.direct:
                 rows.append(self.toolkit(max(self.args.counts), mirror=False))
         finally:
@@ -328,6 +404,12 @@ def parse_args(argv):
         help="size of the model's weights blob in the registry stand-in (default 40 MB)",
     )
     parser.add_argument(
+        "--no-ansible",
+        dest="ansible",
+        action="store_false",
+        help="skip the Ansible baseline (also skipped when ansible-playbook is not installed)",
+    )
+    parser.add_argument(
         "--no-direct",
         dest="direct",
         action="store_false",
@@ -344,6 +426,9 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.ansible and not ANSIBLE_PLAYBOOK.exists():
+        print("no ansible-playbook in the venv: the Ansible baseline is skipped (pip install -e '.[bench]')")
+        args.ansible = False
     require_lab_host()
     started = time.monotonic()
     results = Bench(args).run()

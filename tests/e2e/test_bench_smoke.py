@@ -29,7 +29,7 @@ def test_bench_runs_end_to_end_at_one_host(tmp_path):
             raise
         pytest.skip(str(error))
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--counts", "1", "--no-direct", "--rate", "1gbit", "--latency-ms", "5",
+        [sys.executable, "-m", "bench", "--counts", "1", "--no-direct", "--no-ansible", "--rate", "1gbit", "--latency-ms", "5",
          "--out", str(tmp_path), "--lab", f"{SPARE_LAB}-bench", "--subnet", SPARE_SUBNET,
          "--wan-subnet", WAN_SUBNET, "--wan-netns", f"ocb-{SPARE_LAB}-wan", "--wan-veth", "ocbw-smoke"],
         cwd=REPO, capture_output=True, text=True, check=False, timeout=400,
