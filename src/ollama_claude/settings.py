@@ -184,6 +184,28 @@ class Settings(BaseModel):
     claude_managed_settings: bool = Field(False, description="Enforce base URL/telemetry machine-wide")
     claude_max_output_tokens: int | None = Field(None, description="CLAUDE_CODE_MAX_OUTPUT_TOKENS")
 
+    # --- LiteLLM proxy route --------------------------------------------------------------------------------
+    claude_route: Literal["direct", "litellm"] = Field(
+        "direct",
+        description="direct: Claude Code talks to Ollama's Anthropic API; litellm: through a LiteLLM proxy on "
+        "this host (its ollama_chat provider calls Ollama's /api/chat)",
+    )
+    claude_litellm_version: str = Field("1.106.12", description="Pinned LiteLLM release (`litellm[proxy]`)")
+    claude_litellm_host: str = Field("127.0.0.1", description="Proxy bind address (loopback only)")
+    claude_litellm_port: int = Field(4000, description="Proxy port")
+    claude_litellm_master_key: str | None = Field(
+        None,
+        repr=False,
+        description="Proxy master key (sk-...), required with route litellm; stored 0600 on the host and used "
+        "as Claude Code's ANTHROPIC_AUTH_TOKEN, never printed",
+    )
+    claude_litellm_wheelhouse: str | None = Field(
+        None,
+        description="Wheels for the proxy's virtualenv: a URL (pip --find-links, e.g. a mirror serving "
+        "`ollama-claude litellm wheelhouse`) or a control-machine directory uploaded to the host; unset: the "
+        "host's own pip index",
+    )
+
     # --- Verify and fallback --------------------------------------------------------------------------------
     verify_edit_test: bool = Field(True, description="Run the real edit test as each user")
     verify_timeout: int = Field(120, description="Seconds allowed per edit test")
@@ -208,7 +230,7 @@ class Settings(BaseModel):
     )
 
     # --- Validators -----------------------------------------------------------------------------------------
-    @field_validator("ollama_version", "claude_code_version")
+    @field_validator("ollama_version", "claude_code_version", "claude_litellm_version")
     @classmethod
     def _is_version(cls, value: str) -> str:
         try:
@@ -234,7 +256,7 @@ class Settings(BaseModel):
             raise ValueError(f"{value} is too small; use 64000 or 128000")
         return value
 
-    @field_validator("ollama_port")
+    @field_validator("ollama_port", "claude_litellm_port")
     @classmethod
     def _port(cls, value: int) -> int:
         if not 0 < value < 65536:
@@ -248,6 +270,17 @@ class Settings(BaseModel):
             ip_address(value)
         except ValueError:
             raise ValueError(f"{value!r} is not an IP address to bind (e.g. 127.0.0.1 or 0.0.0.0)") from None
+        return value
+
+    @field_validator("claude_litellm_host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        try:
+            loopback = ip_address(value).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(f"{value!r} is not a loopback address: the proxy serves this host only (127.0.0.1)")
         return value
 
     @field_validator("ollama_allowed_clients")
@@ -355,6 +388,14 @@ class Settings(BaseModel):
             raise ValueError(
                 "uninstall_remove_models needs uninstall_scope 'ollama' or 'everything' (models belong to the server)"
             )
+        if self.claude_route == "litellm":
+            key = self.claude_litellm_master_key
+            if not key or not key.startswith("sk-") or not re.fullmatch(r"[A-Za-z0-9_.~+/=-]{16,}", key):
+                raise ValueError(
+                    "claude_litellm_master_key: route litellm needs a key starting with sk- (letters, digits, "
+                    "-_.~+/=; 16 or more), e.g. python3 -c \"import secrets; print('sk-' + "
+                    "secrets.token_urlsafe(24))\"; keep it in a group_data file that is not committed"
+                )
         if self.claude_users and not self.default_model:
             raise ValueError("claude_users need a model: declare ollama_models or set claude_model")
         return self
@@ -392,6 +433,24 @@ class Settings(BaseModel):
         if ip_address(host).is_unspecified:
             host = "127.0.0.1"
         return f"http://{host}:{self.ollama_port}"
+
+    @property
+    def litellm_url(self) -> str:
+        """The LiteLLM proxy's URL on this host."""
+        host = f"[{self.claude_litellm_host}]" if ":" in self.claude_litellm_host else self.claude_litellm_host
+        return f"http://{host}:{self.claude_litellm_port}"
+
+    @property
+    def claude_base_url(self) -> str:
+        """Where Claude Code sends its requests: the proxy on route litellm, else Ollama (``base_url``)."""
+        return self.litellm_url if self.claude_route == "litellm" else self.base_url
+
+    @property
+    def claude_token(self) -> str:
+        """Claude Code's bearer token: the proxy's master key on route litellm, else claude_auth_token."""
+        if self.claude_route == "litellm" and self.claude_litellm_master_key:
+            return self.claude_litellm_master_key
+        return self.claude_auth_token
 
     @property
     def listen_url(self) -> str:

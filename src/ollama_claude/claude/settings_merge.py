@@ -43,11 +43,11 @@ class SettingsFileError(ValueError):
 
 
 def claude_env(settings: Settings) -> dict[str, str]:
-    """The environment that points Claude Code at Ollama, every role included, updates off."""
+    """The environment that points Claude Code at Ollama (or the proxy route), every role included, updates off."""
     model = settings.default_model or ""
     env = {
-        "ANTHROPIC_BASE_URL": settings.base_url,
-        "ANTHROPIC_AUTH_TOKEN": settings.claude_auth_token,
+        "ANTHROPIC_BASE_URL": settings.claude_base_url,
+        "ANTHROPIC_AUTH_TOKEN": settings.claude_token,
         "ANTHROPIC_API_KEY": "",
         "ANTHROPIC_MODEL": model,
     }

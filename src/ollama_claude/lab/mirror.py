@@ -35,6 +35,7 @@ REQUEST_LOG = ".requests.jsonl"
 CHUNK = 1 << 20
 CONTENT_TYPES = {
     ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".tgz": "application/octet-stream",
 }
@@ -112,8 +113,10 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         if any(p.startswith(".") for p in parts):
             return None
         target = self.root.joinpath(*parts)
-        if target.is_dir() and (target / "index.json").is_file():
-            target = target / "index.json"
+        # A directory answers with its index: npm documents (index.json) or a pip --find-links page (index.html).
+        if target.is_dir():
+            target = next((target / name for name in ("index.json", "index.html") if (target / name).is_file()),
+                          target)
         return ("/".join(parts), target) if target.is_file() else None
 
     def serve(self, send_body: bool):

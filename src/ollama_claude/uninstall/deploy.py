@@ -13,6 +13,7 @@ from pyinfra.operations import files, server, systemd
 
 from ..claude.paths import BASH_LOGIN_FILES, CLAUDE_LINK, ENV_DIR, managed_settings_path, user_paths
 from ..context import host_settings
+from ..litellm.deploy import remove_litellm
 from ..models.operations import PULL_SCRIPT
 from ..ollama.config import DROP_IN_PATH, LAUNCHD_LABEL, SERVICE_HOME, SERVICE_USER, UNIT_PATH, unit_file
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
@@ -28,8 +29,9 @@ RC_FILES = (".bashrc", *BASH_LOGIN_FILES, ".zshenv", ".config/fish/config.fish")
 @deploy("Uninstall ollama-claude")
 def uninstall() -> None:
     """
-    claude-config: users' and managed settings, env files, wrapper, rc blocks; ollama: the server alone (a host
-    whose Claude Code uses another host's Ollama keeps its configuration); everything: both, and Claude Code.
+    claude-config: users' and managed settings, env files, wrapper, rc blocks, the LiteLLM proxy; ollama: the
+    server alone (a host whose Claude Code uses another host's Ollama keeps its configuration); everything:
+    both, and Claude Code.
     """
     settings = host_settings()
     kernel = host.get_fact(Kernel)
@@ -54,6 +56,8 @@ def _remove_claude_config(settings: Settings, kernel: str) -> None:
             logger.warning(f"{host.name}: claude_users: no account {user.name!r}, nothing to remove for it")
             continue
         _remove_user_config(settings, user, user.home or account["home"])
+    if kernel != "Darwin":
+        remove_litellm()
     if settings.claude_managed_settings or host.get_fact(FileContents, path=managed_settings_path(kernel)):
         path = managed_settings_path(kernel)
         settings_restored(name=f"Remove our policy keys from {path}", path=path,
