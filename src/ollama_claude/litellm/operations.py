@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import operation
@@ -45,6 +46,8 @@ def litellm_virtualenv(version: str, root: str, find_links: str | None = None, c
         venv=f"{root}/{version}", root=root, version=version, requirement=f"litellm[proxy]=={version}",
         find_links=find_links.rstrip("/") + "/" if find_links else None,
         find_links_url=bool(find_links and is_url(find_links)), marker=MARKER, cleanup=cleanup,
+        # A plain-http wheelhouse (a LAN mirror) is what the operator chose; pip would refuse it otherwise.
+        trusted_host=urlsplit(find_links).hostname if find_links and find_links.startswith("http://") else None,
         host_name=host.name,
     )
 

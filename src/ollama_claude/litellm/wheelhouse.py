@@ -4,10 +4,10 @@ cannot: ``pip download 'litellm[proxy]==<version>' pip`` into the cache, plus an
 wheel so any static server (the lab or fleet mirror) can serve it to ``pip --find-links <url>``.
 
     python -m ollama_claude.litellm.wheelhouse 1.106.12            # -> ~/.cache/ollama-claude/wheels/litellm-1.106.12
-    python -m ollama_claude.litellm.wheelhouse 1.106.12 --dest DIR --pip-arg=--python-version=3.11
+    python -m ollama_claude.litellm.wheelhouse 1.106.12 --dest DIR --python /usr/bin/python3
 
-The wheels match the control machine's Python and architecture unless ``--pip-arg`` says otherwise (pip's
-``--python-version``/``--platform`` with ``--only-binary=:all:``): build it where the hosts' Python matches.
+The wheels are for this machine's architecture, resolved for the interpreters given with ``--python`` (one
+like the hosts', e.g. the same distribution's /usr/bin/python3; default: the one running this).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from ..lab.releases import cache_dir
 from ..settings import Settings
 
 INDEX = "index.html"
+#: The interpreters resolved for so far (a dot-file: mirrors do not serve it).
+DONE = ".resolved-for"
 
 
 def default_dir(version: str) -> Path:
@@ -39,17 +41,27 @@ def write_index(directory: Path) -> Path:
     return index
 
 
-def build_wheelhouse(version: str, dest: Path | None = None, pip_args: list[str] | None = None) -> Path:
-    """Download ``litellm[proxy]==version`` with all its dependencies and pip itself; cheap when complete."""
+def build_wheelhouse(version: str, dest: Path | None = None, pythons: tuple[str, ...] = ()) -> Path:
+    """
+    Download ``litellm[proxy]==version`` with all its dependencies and pip itself, resolved for each Python
+    in ``pythons`` (default: this one): environment markers such as ``python_full_version < "3.11.3"`` pick
+    different dependencies, so resolve with an interpreter like the hosts' (pip's ``--python``). Each
+    interpreter is resolved once.
+    """
     directory = dest or default_dir(version)
     directory.mkdir(parents=True, exist_ok=True)
-    if (directory / INDEX).is_file() and list(directory.glob(f"litellm-{version}-*.whl")):
-        return directory
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "-d", str(directory),
-         f"litellm[proxy]=={version}", "pip", *(pip_args or [])],
-        check=True,
-    )
+    stamp = directory / DONE
+    done = set(stamp.read_text().split()) if stamp.is_file() else set()
+    for python in pythons or (sys.executable,):
+        if python in done:
+            continue
+        subprocess.run(
+            [sys.executable, "-m", "pip", "--python", python, "download", "--quiet", "--disable-pip-version-check",
+             "-d", str(directory), f"litellm[proxy]=={version}", "pip"],
+            check=True,
+        )
+        done.add(python)
+        stamp.write_text("\n".join(sorted(done)) + "\n")
     write_index(directory)
     return directory
 
@@ -59,9 +71,10 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__.strip().splitlines()[0])
     parser.add_argument("version", nargs="?", default=Settings.model_fields["claude_litellm_version"].default)
     parser.add_argument("--dest", type=Path, help="default: ${OLLAMA_CLAUDE_CACHE:-~/.cache/ollama-claude}/wheels/")
-    parser.add_argument("--pip-arg", action="append", dest="pip_args", default=[], help="extra pip download arg")
+    parser.add_argument("--python", action="append", dest="pythons", default=[],
+                        help="an interpreter like the hosts' (repeatable; default: this one)")
     args = parser.parse_args(argv)
-    print(build_wheelhouse(args.version, args.dest, args.pip_args))
+    print(build_wheelhouse(args.version, args.dest, tuple(args.pythons)))
 
 
 if __name__ == "__main__":
