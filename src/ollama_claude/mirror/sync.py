@@ -162,8 +162,7 @@ def sync(
     platforms: list[str],
     log: Callable[[str], None] = print,
 ) -> SyncReport:
-    """Fetch the Ollama releases and Claude Code packages the fleet's deploy downloads; registry None skips
-    Claude Code."""
+    """Fetch the Ollama releases and Claude Code packages the fleet's deploy downloads (registry None: no Claude)."""
     report = SyncReport()
     for version in ollama_versions:
         sync_ollama(root, ollama_url, version, arches, rocm, report)
