@@ -31,6 +31,18 @@ from ollama_claude.ollama.deploy import install_ollama
 install_ollama()
 manage_models()
 """
+# The whole job: the fanned-out model must pass the real edit test through Claude Code on every host.
+FULL_DEPLOY = """\
+from ollama_claude.claude.deploy import configure_claude_code
+from ollama_claude.models.deploy import manage_models
+from ollama_claude.ollama.deploy import install_ollama
+from ollama_claude.verify.deploy import verify_host
+
+install_ollama()
+manage_models()
+configure_claude_code()
+verify_host()
+"""
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +90,9 @@ def synced_digest(root, model: str) -> str:
     return hashlib.sha256((root / "models" / "manifests" / "library" / model / "latest").read_bytes()).hexdigest()
 
 
-def run_deploy(pyinfra_run, tmp_path, fleet, models):
+def run_deploy(pyinfra_run, tmp_path, fleet, models, source=DEPLOY):
     deploy = tmp_path / "fanout.py"
-    deploy.write_text(DEPLOY)
+    deploy.write_text(source)
     return pyinfra_run(str(deploy), data={
         "ollama_models": models, "ollama_models_mirror": fleet["mirror"],
         "ollama_environment": {"OLLAMA_STANDIN_REGISTRY": fleet["registry"]},
@@ -90,8 +102,8 @@ def run_deploy(pyinfra_run, tmp_path, fleet, models):
 def test_each_model_crosses_the_wan_once_and_every_host_lists_it(lab, fleet, pyinfra_run, tmp_path):
     synced_fetches = registry_blob_fetches(fleet)
     assert {entry["client"] for entry in synced_fetches} == {fleet["gateway"]}
-    done = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"])
-    assert done.rc == 0 and done.errors == 0, done
+    done = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"], FULL_DEPLOY)
+    assert done.rc == 0 and done.errors == 0, done  # verify_host fails its host if the edit test fails
     assert registry_blob_fetches(fleet) == synced_fetches, "a host pulled blobs from the registry"
     served = {(e["client"], e["path"]) for e in requests(fleet["root"]) if e["path"].startswith("/models/blobs/")}
     digest = synced_digest(fleet["root"], "glm-4.7-flash")
@@ -107,6 +119,7 @@ def test_each_model_crosses_the_wan_once_and_every_host_lists_it(lab, fleet, pyi
         assert owners == ["ollama"] * 3  # the server must still write its own pulls there
     again = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"])
     assert again.rc == 0 and again.changes == 0, again
+    assert registry_blob_fetches(fleet) == synced_fetches
 
 
 def test_tampered_blob_is_refused_and_the_host_pulls_from_the_registry(lab, fleet, pyinfra_run, tmp_path):
