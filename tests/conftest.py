@@ -1,31 +1,28 @@
-"""Shared fixtures: the session's lab fleet (always torn down) and a runner for the pyinfra CLI against it."""
+"""Shared fixtures: a lab fleet per test module (always torn down) and a runner for the pyinfra CLI against it."""
 
 from __future__ import annotations
 
 import atexit
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pyinfra_cli_run import PYINFRA, REPO, PyinfraRun
 
 from ollama_claude.lab.errors import LabError
 from ollama_claude.lab.fleet import Lab, numbered_hosts
 from ollama_claude.lab.system import require_lab_host
 
-REPO = Path(__file__).resolve().parents[1]
 # Its own name and subnet, so a user's `ollama-claude lab up` demo lab and the test lab never collide.
 # Override both to run two test sessions side by side (each needs its own lab name and subnet).
 TEST_LAB = os.environ.get("OLLAMA_CLAUDE_TEST_LAB", "test")
 TEST_SUBNET = os.environ.get("OLLAMA_CLAUDE_TEST_SUBNET", "10.213.1.0/24")
 SPARE_LAB = f"{TEST_LAB}-spare"
 SPARE_SUBNET = os.environ.get("OLLAMA_CLAUDE_TEST_SPARE_SUBNET", "10.213.2.0/24")
-PYINFRA = Path(sys.executable).parent / "pyinfra"
 
 
 def lab_or_skip() -> None:
@@ -70,57 +67,6 @@ def lab():
 def spare_lab():
     """A separate 2-host lab for one test that crashes hosts or tears the lab down itself."""
     yield from disposable_lab(SPARE_LAB, SPARE_SUBNET, 2)
-
-
-@dataclass
-class PyinfraRun:
-    """One pyinfra CLI run: exit code, output, and the counts from its closing results table."""
-
-    rc: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        """Everything pyinfra printed: it logs progress and results to stderr when not on a terminal."""
-        return self.stdout + self.stderr
-
-    def results(self) -> dict[str, dict[str, int]]:
-        """{operation name or "Grand total": {"hosts", "success", "error", "no_change"}}; '-' counts as 0."""
-        lines = self.output.split("--> Results:", 1)[-1].splitlines()
-        rows = {}
-        for line in lines[2:]:
-            if not line.strip():
-                break
-            name, *counts = re.split(r"\s{2,}", line.strip())
-            if len(counts) != 4 or not all(re.fullmatch(r"\d+|-", count) for count in counts):
-                continue  # not an operation row, e.g. pyinfra's note on hosts it could not connect to
-            numbers = [0 if count == "-" else int(count) for count in counts]
-            rows[name] = dict(zip(("hosts", "success", "error", "no_change"), numbers))
-        if "--> Results:" not in self.output or "Grand total" not in rows:
-            raise AssertionError(f"no pyinfra results table in the output:\n{self.stdout}\n{self.stderr}")
-        return rows
-
-    @property
-    def changes(self) -> int:
-        """Operations that changed something, summed over hosts (pyinfra's "Success" column)."""
-        return self.results()["Grand total"]["success"]
-
-    @property
-    def errors(self) -> int:
-        """Failed operation rows summed over hosts: a host that fails also counts in the operations after it."""
-        return self.results()["Grand total"]["error"]
-
-    @property
-    def failed_hosts(self) -> set[str]:
-        """Hosts pyinfra reported an error for (`[host] Error: ...` lines)."""
-        return set(re.findall(r"^\s+\[([^\]]+)\] Error", self.output, re.MULTILINE))
-
-    def __str__(self) -> str:
-        return f"pyinfra exit {self.rc}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-
-    # Assertion messages show the whole run, not pytest's truncated dataclass repr.
-    __repr__ = __str__
 
 
 @pytest.fixture(scope="module")

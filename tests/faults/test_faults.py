@@ -25,7 +25,7 @@ import threading
 import time
 
 import pytest
-from conftest import PYINFRA, REPO, PyinfraRun
+from pyinfra_cli_run import PYINFRA, REPO, PyinfraRun
 from standin_registry import listed
 
 from ollama_claude.lab.release_mirror import MIRROR_SERVICE, mirror_url, serve_release_mirror
