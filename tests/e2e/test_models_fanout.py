@@ -1,5 +1,5 @@
 """
-Model fan-out on the lab: the control machine fetches each model once from the registry stand-in (`mirror
+Model fan-out on a 3-host lab: the control machine fetches each model once from the registry stand-in (`mirror
 sync --model`), the hosts copy it from the fleet mirror over the LAN, and their servers list it with the
 registry's digest and tools; a blob tampered with in transit is refused by its digest and that host pulls the
 model from the registry instead.
@@ -11,6 +11,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +44,13 @@ manage_models()
 configure_claude_code()
 verify_host()
 """
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    """Three hosts instead of the usual two: the issue's acceptance case, from the shared lab helper."""
+    shared = request.config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+    yield from shared.disposable_lab(shared.TEST_LAB, shared.TEST_SUBNET, 3)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +108,7 @@ def run_deploy(pyinfra_run, tmp_path, fleet, models, source=DEPLOY):
 
 
 def test_each_model_crosses_the_wan_once_and_every_host_lists_it(lab, fleet, pyinfra_run, tmp_path):
+    assert [host.name for host in lab.require_state().hosts] == ["gpu1", "gpu2", "gpu3"]
     synced_fetches = registry_blob_fetches(fleet)
     assert {entry["client"] for entry in synced_fetches} == {fleet["gateway"]}
     done = run_deploy(pyinfra_run, tmp_path, fleet, ["glm-4.7-flash"], FULL_DEPLOY)
