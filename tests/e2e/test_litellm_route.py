@@ -2,7 +2,8 @@
 The LiteLLM proxy route on a lab host: the whole deploy with claude_route = litellm installs the pinned proxy
 from a wheelhouse the lab's release mirror serves (the host has no pip and no package index), and the checklist's
 edit test passes through it: the stand-in's log shows /api/chat from the proxy and no /v1/messages. A re-run
-leaves the proxy alone; switching back to direct is a normal re-run that removes it and passes direct.
+leaves the proxy alone; switching back to direct is a normal re-run that removes it and passes direct. A
+wheelhouse directory on the control machine is uploaded instead; uninstall takes the proxy back.
 
 Run with OLLAMA_CLAUDE_TEST_LAB=tllm OLLAMA_CLAUDE_TEST_SUBNET=10.213.30.0/24
 OLLAMA_CLAUDE_TEST_SPARE_SUBNET=10.213.31.0/24 OLLAMA_CLAUDE_REQUIRE_LAB=1.
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ollama_claude.lab.release_mirror import LAB_USER, mirror_root, serve_release_mirror
-from ollama_claude.litellm.deploy import CONFIG_PATH, KEY_PATH, ROOT, UNIT_PATH
+from ollama_claude.litellm.deploy import CONFIG_PATH, KEY_PATH, ROOT, UNIT_PATH, UPLOAD_ROOT
 from ollama_claude.litellm.wheelhouse import build_wheelhouse
 from ollama_claude.settings import Settings
 
@@ -113,6 +114,31 @@ def test_edit_test_through_the_proxy_then_back_to_direct(lab, pyinfra_run, wheel
     assert "/v1/messages" in paths and "/api/chat" not in paths, paths
     env = json.loads(lab.ssh(HOST, f"cat {SETTINGS_JSON}", check=True).stdout)["env"]
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:11434"
+    assert_proxy_gone(lab)
+
+
+def test_uploaded_wheelhouse_then_uninstall_removes_the_proxy(lab, pyinfra_run, wheelhouse_url, tmp_path):
+    """A control-machine wheelhouse directory is uploaded for the install and removed after; uninstall
+    (config scope) takes the proxy back with the rest of Claude Code's configuration."""
+    wheelhouse = str(build_wheelhouse(VERSION, pythons=("/usr/bin/python3",)))
+    route = {"claude_route": "litellm", "claude_litellm_master_key": MASTER_KEY,
+             "claude_litellm_wheelhouse": wheelhouse, "verify_edit_test": False}
+    run, seconds = deploy(pyinfra_run, tmp_path / "upload", **route)
+    assert run.rc == 0, run
+    print(f"deploy uploading the wheelhouse: {seconds:.0f}s")
+    listing = lab.ssh(HOST, f"ls /opt/ollama-claude/litellm; ls -d {UPLOAD_ROOT} 2>&1").stdout
+    assert listing.startswith(f"{VERSION}\n") and "No such file" in listing, listing
+    assert lab.ssh(HOST, "curl -s http://127.0.0.1:4000/health/liveliness").stdout.strip('"') == "I'm alive!"
+
+    removed = pyinfra_run("deploys/uninstall.py", hosts=[HOST], data=route)
+    assert removed.rc == 0, removed
+    assert_proxy_gone(lab)
+    assert lab.ssh(HOST, "ls -d /opt/ollama-claude /etc/ollama-claude 2>&1").stdout.count("No such file") == 2
+    again = pyinfra_run("deploys/uninstall.py", hosts=[HOST], data=route)
+    assert again.rc == 0 and again.changes == 0, again
+
+
+def assert_proxy_gone(lab) -> None:
     gone = lab.ssh(HOST, f"ls -d {ROOT} {UNIT_PATH} {CONFIG_PATH} {KEY_PATH} 2>&1; "
                          "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:4000/").stdout
     assert gone.count("No such file") == 4 and gone.endswith("000"), gone

@@ -21,7 +21,7 @@ from ..models.operations import fail_host
 from ..ollama.config import render
 from ..settings import Settings, SettingsError
 from ..uninstall.operations import file_removed, ours
-from .facts import LitellmVirtualenvs
+from .facts import DirectoryEntries, LitellmVirtualenvs
 from .operations import is_url, litellm_service, litellm_virtualenv
 
 ROOT = "/opt/ollama-claude/litellm"
@@ -119,6 +119,9 @@ def remove_litellm() -> None:
     file_removed(name=f"Remove the LiteLLM proxy config {CONFIG_PATH}", path=CONFIG_PATH)
     file_removed(name=f"Remove the LiteLLM master key {KEY_PATH}", path=KEY_PATH,
                  after=f"rmdir {CONFIG_DIR} {posixpath.dirname(CONFIG_DIR)} 2>/dev/null || true")
-    files.directory(name=f"Remove the LiteLLM virtualenvs {ROOT}", path=ROOT, present=False)
+    # Our /opt/ollama-claude goes too once the proxy was all it held.
+    parent = posixpath.dirname(ROOT)
+    only_ours = host.get_fact(DirectoryEntries, path=parent) == [posixpath.basename(ROOT)]
+    files.directory(name=f"Remove the LiteLLM virtualenvs {ROOT}", path=parent if only_ours else ROOT, present=False)
     files.directory(name="Remove the LiteLLM proxy state", path=f"/var/lib/private/{STATE_DIR}", present=False)
     files.link(name="Remove the LiteLLM proxy state link", path=f"/var/lib/{STATE_DIR}", present=False)

@@ -44,3 +44,16 @@ class LitellmAlive(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:
         return parse_response(output).ok
+
+
+class DirectoryEntries(FactBase[list[str]]):
+    """Names in a directory (dot-files included); empty when it is missing."""
+
+    def default(self) -> list[str]:
+        return []
+
+    def command(self, path: str) -> str:
+        return f"ls -A {shlex.quote(path)} 2>/dev/null; true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return sorted(output)
