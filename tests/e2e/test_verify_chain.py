@@ -20,7 +20,7 @@ import pytest
 from junitparser import Error, JUnitXml
 from test_verify_fleet import CHOSEN_RECORD, default_model, service_environment
 
-from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip, serve_release_mirror
+from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
 from ollama_claude.lab.standin_server import baked_standin, free_port
 from ollama_claude.lab.system import wait_until_serving
 from ollama_claude.settings import Settings
@@ -66,15 +66,6 @@ def anthropic(lab):
         yield Endpoint(f"http://{address}", home)
     finally:
         lab.stop_service(ANTHROPIC_SERVICE)
-
-
-@pytest.fixture(scope="module")
-def provisioned(lab, pyinfra_run):
-    """The whole deploy on both hosts (local model, no cloud model), downloads from the lab's release mirror."""
-    serve_release_mirror(lab)
-    run = pyinfra_run("deploys/ollama_claude.py")
-    assert run.rc == 0, run
-    return run
 
 
 def claude_link(anthropic: Endpoint, report_dir: Path, allow: bool = True) -> dict:

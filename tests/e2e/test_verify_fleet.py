@@ -12,10 +12,7 @@ import contextlib
 import json
 from pathlib import Path
 
-import pytest
 from junitparser import JUnitXml
-
-from ollama_claude.lab.release_mirror import serve_release_mirror
 
 BROKEN, GOOD = "gpu2", "gpu1"
 USER = "dev"
@@ -23,15 +20,6 @@ DROPIN = "/etc/systemd/system/ollama.service.d/zz-verify-test.conf"
 SERVICE_HOME = "/usr/share/ollama/.ollama"
 SETTINGS_JSON = f"/home/{USER}/.claude/settings.json"
 CHOSEN_RECORD = f"/home/{USER}/.config/ollama-claude/chosen-model"
-
-
-@pytest.fixture(scope="module")
-def provisioned(lab, pyinfra_run):
-    """The whole deploy on both hosts, downloads from the lab's release mirror."""
-    serve_release_mirror(lab)
-    run = pyinfra_run("deploys/ollama_claude.py")
-    assert run.rc == 0, run
-    return run
 
 
 def verify(pyinfra_run, report_dir: Path, **data):
