@@ -128,6 +128,21 @@ def test_dry_run_shows_the_upgrade_and_changes_nothing(lab, mirror):
         assert _on(lab, host, f"ls {ROOT}") == "0.15.2"
 
 
+def test_truncated_archive_fails_every_host_naming_url_and_checksum_and_keeps_the_old_version(lab, deploy, mirror):
+    pids = {host: _pid(lab, host) for host in HOSTS}
+    archive = "ollama/releases/download/v0.16.3/ollama-linux-amd64.tar.zst"
+    write_faults(mirror[0], truncate=[archive])
+    try:
+        run = deploy(ollama_version="0.16.3")
+    finally:
+        (mirror[0] / FAULTS_FILE).unlink()
+    assert run.rc != 0 and run.failed_hosts == set(HOSTS), run
+    for host in HOSTS:
+        assert f"{host}: sha256 mismatch for {mirror[1]}/v0.16.3/ollama-linux-amd64.tar.zst: expected " in run.output
+        assert _version(lab, host) == "0.15.2" and _pid(lab, host) == pids[host]
+        assert _on(lab, host, f"ls -A {ROOT}") == "0.15.2"
+
+
 def test_corrupt_archive_aborts_only_that_host_and_touches_nothing(lab, deploy, mirror):
     for host in HOSTS:
         _pull(lab, host, "qwen3")
