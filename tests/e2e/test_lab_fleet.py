@@ -1,6 +1,7 @@
 """The session lab itself: unique hosts on a closed network, background services and host_data for other lab parts."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,11 @@ def test_hosts_run_systemd_and_resolve_localhost_and_each_other(lab):
     result = lab.ssh(
         "gpu1", "systemctl is-system-running --wait; getent ahostsv4 localhost; getent hosts gpu2"
     )
-    assert result.stdout.splitlines()[0] == "running", result
+    failed_units = lab.ssh("gpu1", "systemctl --failed --no-legend; journalctl -b -p err --no-pager | tail -20")
+    assert result.stdout.splitlines()[0] == "running", failed_units.stdout
     gpu2_address = lab.require_state().host("gpu2").address.split("/")[0]
-    assert "127.0.0.1" in result.stdout and f"{gpu2_address}    gpu2" in result.stdout, result
+    assert "127.0.0.1" in result.stdout, result
+    assert re.search(rf"^{re.escape(gpu2_address)}\s+gpu2$", result.stdout, re.MULTILINE), result
 
 
 def test_hosts_reach_each_other_over_ssh_port(lab):

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import network
+from . import cgroups, network
 from .errors import LabError
 from .rootfs import ETC_HOSTS, LAB_USER, LAB_USER_UID, ensure_rootfs
 from .state import HostState, LabState, Process, ServiceState, default_state_root
@@ -392,7 +392,7 @@ class Lab:
         ]
         with open(host.console_log, "ab") as console:
             child = subprocess.Popen(
-                argv,
+                cgroups.run_inside(cgroups.host_cgroups(host.netns), argv),
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
@@ -447,6 +447,7 @@ class Lab:
                 f"{host.netns}`"
             )
         self.remove_nspawn_leftovers(host)
+        cgroups.remove(cgroups.host_cgroups(host.netns))
 
     def remove_nspawn_leftovers(self, host: HostState) -> None:
         """A killed nspawn leaves its propagation dir and image lock in /run; an orderly stop removes them."""
