@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from mirror_thread import serving
 
 from ollama_claude.lab import mirror, releases
 from ollama_claude.lab.standin_server import free_port
@@ -32,12 +33,8 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def base_url(root):
-    server = mirror.make_server(root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(root) as url:
+        yield url
 
 
 @pytest.fixture

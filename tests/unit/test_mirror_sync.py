@@ -9,6 +9,7 @@ import threading
 import urllib.request
 
 import pytest
+from mirror_thread import serving
 
 from ollama_claude.claude.facts import integrity_sha512_hex
 from ollama_claude.lab import mirror, releases
@@ -27,11 +28,8 @@ def upstream_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def upstream(upstream_root):
-    server = mirror.make_server(upstream_root)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(upstream_root) as url:
+        yield url
 
 
 @pytest.fixture
