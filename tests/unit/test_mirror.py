@@ -4,7 +4,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -218,16 +217,13 @@ def test_cli_serves_only_on_the_given_address(root):
 @pytest.mark.claude
 def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
     root = mirror.build_mirror(tmp_path / "mirror", (), claude_code_platforms=("linux-x64",))
-    server = mirror.make_server(root)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
+    with serving(root) as base:
         package = releases.claude_code_package("linux-x64")
-        status, _, body = fetch(f"http://127.0.0.1:{port}/npm/{package.replace('/', '%2f')}")
+        status, _, body = fetch(f"{base}/npm/{package.replace('/', '%2f')}")
         packument = json.loads(body)
         dist = packument["versions"][releases.CLAUDE_CODE_VERSION]["dist"]
         assert status == 200 and packument["dist-tags"]["latest"] == releases.CLAUDE_CODE_VERSION
-        assert dist["tarball"] == f"http://127.0.0.1:{port}/npm/{package}/-/claude-code-linux-x64-2.1.197.tgz"
+        assert dist["tarball"] == f"{base}/npm/{package}/-/claude-code-linux-x64-2.1.197.tgz"
         tarball = releases.claude_code_tarball()
         assert (dist["integrity"], dist["shasum"]) == releases.npm_integrity(tarball.read_bytes())
         packed = subprocess.run(
@@ -236,7 +232,7 @@ def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
                 "pack",
                 f"{package}@{releases.CLAUDE_CODE_VERSION}",
                 "--registry",
-                f"http://127.0.0.1:{port}/npm/",
+                f"{base}/npm/",
                 "--cache",
                 tmp_path / "npm-cache",
                 "--pack-destination",
@@ -253,9 +249,7 @@ def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
         assert any(r["path"].endswith(".tgz") for r in mirror.requests(root)), (
             "npm fetched the tarball from us"
         )
-    finally:
-        server.shutdown()
-        server.server_close()
+
 
 
 @pytest.mark.claude

@@ -5,7 +5,6 @@ import hashlib
 import json
 import subprocess
 import sys
-import threading
 import urllib.request
 
 import pytest
@@ -94,15 +93,10 @@ def test_tampered_local_file_is_fetched_again(tmp_path, upstream, upstream_root)
 
 def test_unpublished_arch_names_the_sums_url(tmp_path, upstream_root):
     only_amd64 = releases.build_ollama_release(tmp_path / "up", "0.15.2", arches=("amd64",))
-    server = mirror.make_server(tmp_path / "up")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}/ollama/releases/download"
+    with serving(tmp_path / "up") as url:
+        base = f"{url}/ollama/releases/download"
         with pytest.raises(MirrorSyncError, match=r"v0\.15\.2/sha256sum\.txt lists no ollama-linux-arm64"):
             sync(tmp_path / "dest", base, ["0.15.2"], ["arm64"], False, None, None, [], log=lambda _: None)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert only_amd64.is_dir()
 
 
