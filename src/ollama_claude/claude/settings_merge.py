@@ -34,10 +34,6 @@ CONFLICTING_ENV = (
     "CLAUDE_CODE_USE_MANTLE",
     "ANTHROPIC_SMALL_FAST_MODEL",
 )
-#: Values that must never reach pyinfra output.
-SECRET_ENV = ("ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY")
-
-
 class SettingsFileError(ValueError):
     """An existing settings file we must not overwrite: not JSON, or not the shape Claude Code reads."""
 

@@ -140,10 +140,6 @@ def delete_bridge(bridge: str) -> None:
     run_quietly(["ip", "link", "delete", bridge])
 
 
-def link_exists(name: str) -> bool:
-    return Path(f"/sys/class/net/{name}").exists()
-
-
 def netns_exists(name: str) -> bool:
     return Path(f"/run/netns/{name}").exists()
 

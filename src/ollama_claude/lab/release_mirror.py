@@ -7,14 +7,12 @@ where the lab tells the deploy where to download from; the deploy itself treats 
 from __future__ import annotations
 
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .errors import LabError
 from .fleet import Lab
 from .mirror import build_mirror
+from .system import wait_until_serving
 
 MIRROR_PORT = 8470
 MIRROR_SERVICE = "release-mirror"
@@ -43,17 +41,10 @@ def serve_release_mirror(lab: Lab, timeout: float = 20) -> str:
             "--bind", gateway_ip(lab), "--port", str(MIRROR_PORT)]
     lab.start_service(MIRROR_SERVICE, argv)
     url = mirror_url(lab)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/npm/", timeout=2).close()
-            break
-        except urllib.error.HTTPError:  # any HTTP answer means it is serving
-            break
-        except OSError as error:
-            if time.monotonic() > deadline:
-                raise LabError(f"the lab's release mirror did not answer at {url} within {timeout}s: {error}")
-            time.sleep(0.2)
+    try:
+        wait_until_serving(f"{url}/npm/", timeout)
+    except OSError as error:
+        raise LabError(f"the lab's release mirror did not answer at {url} within {timeout}s: {error}") from None
     lab.set_host_data(
         ollama_download_url=f"{url}/ollama/releases/download",
         claude_code_registry=f"{url}/npm",
