@@ -14,9 +14,10 @@ from ollama_claude.claude.facts import (
     ClaudePlatform,
     integrity_sha512_hex,
 )
-from ollama_claude.claude.operations import RC_MARKER, fish_quote, render, with_rc_block
+from ollama_claude.claude.operations import RC_MARKER, render, with_rc_block
 from ollama_claude.claude.paths import expand_home, managed_settings_path, user_paths
 from ollama_claude.settings import SettingsError, parse_settings
+from ollama_claude.templating import fish_quote
 
 BEGIN, END = RC_MARKER.format(mark="BEGIN"), RC_MARKER.format(mark="END")
 

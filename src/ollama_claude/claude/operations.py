@@ -14,46 +14,28 @@ import posixpath
 import shlex
 from collections.abc import Iterator
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.facts.npm import NpmPackages
 from pyinfra.facts.server import Users
 
+from .. import templating
 from ..models.operations import fail_host
 from .facts import PACKAGE_PREFIX, ClaudeCodeInstall, ClaudeNativePackage, ClaudePlatform
 from .settings_merge import SettingsFileError, merge_settings, parse_settings_text
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 #: Marker of our block in rc files; the same text every run, so the block is replaced in place.
 RC_MARKER = "# {mark} ollama-claude: Claude Code on Ollama"
 #: Suffix of the backup kept each time we change a settings file (a timestamp goes before it).
 BACKUP_SUFFIX = "ollama-claude.bak"
 
 
-def fish_quote(value: object) -> str:
-    """Single-quoted for fish, where only ``\\'`` and ``\\\\`` are escapes inside single quotes."""
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-_templates = Environment(
-    loader=FileSystemLoader(str(TEMPLATES)),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-_templates.filters["q"] = lambda value: shlex.quote(str(value))
-_templates.filters["fishq"] = fish_quote
-
-
 def render(name: str, **data: Any) -> str:
     """A file or script from templates/claude/<name>."""
-    return _templates.get_template(f"claude/{name}").render(**data)
+    return templating.render(f"claude/{name}", **data)
 
 
 # --- install ------------------------------------------------------------------------------------------------

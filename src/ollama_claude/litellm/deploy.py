@@ -18,8 +18,8 @@ from pyinfra.operations import files, server, systemd
 from ..claude.operations import managed_file
 from ..context import host_settings
 from ..models.operations import fail_host
-from ..ollama.config import render
 from ..settings import Settings, SettingsError
+from ..templating import render
 from ..uninstall.operations import file_removed, ours
 from .facts import DirectoryEntries, LitellmVirtualenvs
 from .operations import is_url, litellm_service, litellm_virtualenv

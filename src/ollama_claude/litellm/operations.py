@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.systemd import SystemdEnabled
 
-from ..ollama.config import render
+from ..templating import render
 from .facts import MARKER, LitellmAlive, LitellmVirtualenvs
 
 

@@ -8,11 +8,10 @@ from pyinfra.facts.server import Home, Kernel, User
 from pyinfra.operations import files
 
 from ..context import host_settings
+from ..ollama.config import SERVICE_HOME, SERVICE_USER
 from .operations import (
     PULL_SCRIPT,
     PULL_SCRIPT_SOURCE,
-    SERVER_HOME,
-    SERVER_USER,
     cloud_signed_in,
     models_fanned_out,
     models_pruned,
@@ -36,8 +35,8 @@ def manage_models() -> None:
     files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755")
     if settings.ollama_models and settings.ollama_models_mirror and host.get_fact(Kernel) != "Darwin":
         models_fanned_out(name="Copy library models from the fleet mirror (fan-out)", models=settings.ollama_models,
-                          base_url=url, mirror_url=settings.ollama_models_mirror, owner=SERVER_USER,
-                          store=settings.ollama_models_dir or f"{SERVER_HOME}/.ollama/models")
+                          base_url=url, mirror_url=settings.ollama_models_mirror, owner=SERVICE_USER,
+                          store=settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models")
     if settings.ollama_models:
         models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
                       retries=settings.ollama_pull_retries)
@@ -45,8 +44,8 @@ def manage_models() -> None:
         # The key to link is the server account's: the service user on Linux, the login user's LaunchAgent on macOS.
         darwin = host.get_fact(Kernel) == "Darwin"
         cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url,
-                        user=host.get_fact(User) if darwin else SERVER_USER,
-                        home=host.get_fact(Home) if darwin else SERVER_HOME)
+                        user=host.get_fact(User) if darwin else SERVICE_USER,
+                        home=host.get_fact(Home) if darwin else SERVICE_HOME)
         models_pulled(name="Pull cloud models", models=settings.ollama_cloud_models, base_url=url,
                       retries=settings.ollama_pull_retries)
     used_by_claude = [*settings.role_models.values(), settings.default_model]

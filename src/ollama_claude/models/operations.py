@@ -11,22 +11,20 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra import host
 from pyinfra.api import operation
 
+from .. import templating
+from ..ollama.config import SERVICE_HOME, SERVICE_USER
 from ..settings import ModelRef
 from .facts import ModelCapabilities, OllamaModels, OllamaSignin
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates" / "models"
+TEMPLATES = templating.TEMPLATES / "models"
 #: The pull script: streaming progress, error lines, retries with backoff (uploaded by the deploy).
 PULL_SCRIPT_SOURCE = TEMPLATES / "ollama-pull.sh"
 PULL_SCRIPT = "/usr/local/libexec/ollama-claude/ollama-pull"
-#: Where the systemd install keeps the server user's home; its key is what ollama.com links to an account.
-SERVER_USER = "ollama"
-SERVER_HOME = "/usr/share/ollama"
 #: Where a key can be linked by hand when the server gave no signin_url.
 DEFAULT_SIGNIN_URL = "https://ollama.com/settings/keys"
 
@@ -134,7 +132,7 @@ def _signin_advice(base_url: str, signin_url: str, user: str, home: str) -> str:
 
 
 @operation()
-def cloud_signed_in(base_url: str, user: str = SERVER_USER, home: str = SERVER_HOME) -> Iterator[str]:
+def cloud_signed_in(base_url: str, user: str = SERVICE_USER, home: str = SERVICE_HOME) -> Iterator[str]:
     """
     Fail the host unless its server is signed in to ollama.com, which cloud models need.
 

@@ -5,16 +5,9 @@ drop-in (Linux) or a LaunchAgent plist (macOS). Decisions here, file formats in 
 
 from __future__ import annotations
 
-import shlex
-from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from ..settings import Settings
+from ..templating import render
 from .facts import BIN_LINK
-
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 
 SERVICE_USER = "ollama"
 #: install.sh's service user home; models default to <home>/.ollama/models.
@@ -28,17 +21,6 @@ LAUNCHD_LOG = ".ollama/logs/server.log"
 
 #: Ollama's documented way to keep the server off every GPU: an invalid device id (docs/gpu.mdx).
 CPU_ONLY_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "ROCR_VISIBLE_DEVICES": "-1"}
-
-_templates = Environment(
-    loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
-_templates.filters["q"] = lambda value: shlex.quote(str(value))
-
-
-def render(name: str, **data: Any) -> str:
-    return _templates.get_template(name).render(**data)
-
 
 def server_environment(settings: Settings, gpu_mode: str) -> dict[str, str]:
     """Everything the server process needs from our settings, managed keys first, extras after."""
