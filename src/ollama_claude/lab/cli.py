@@ -10,6 +10,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from . import sudo
 from .errors import LabError
 from .fleet import DEFAULT_LAB, DEFAULT_SUBNET, HostSpec, Lab, numbered_hosts
 from .release_mirror import serve_release_mirror
@@ -49,6 +50,12 @@ def register(subparsers) -> None:
         dest="mirror",
         action="store_false",
         help="do not serve the release mirror (hosts then need another ollama_download_url/claude_code_registry)",
+    )
+    up.add_argument(
+        "--dev-sudo",
+        choices=sudo.MODES,
+        default=sudo.DEFAULT_MODE,
+        help="the dev user's sudo: without a password (default), with the lab's password, or none",
     )
     up.set_defaults(run=run_up)
 
@@ -94,7 +101,7 @@ def lab_of(args) -> Lab:
 def run_up(args) -> int:
     specs = [HostSpec.parse(text) for item in args.hosts for text in item.split(",")] if args.hosts else None
     lab = lab_of(args)
-    lab.up(specs or numbered_hosts(args.count))
+    lab.up(specs or numbered_hosts(args.count), dev_sudo=args.dev_sudo)
     if args.mirror:
         print(f"release mirror (stand-in Ollama releases, pinned Claude Code) at {serve_release_mirror(lab)}")
     return 0

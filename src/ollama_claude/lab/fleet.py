@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cgroups, network
+from . import cgroups, network, sudo
 from .errors import LabError
 from .rootfs import ETC_HOSTS, LAB_USER, LAB_USER_UID, ensure_rootfs
 from .state import HostState, LabState, Process, ServiceState, default_state_root
@@ -146,9 +146,13 @@ class Lab:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
-    def up(self, hosts: list[HostSpec] | None = None, log=print) -> LabState:
-        """Boot the hosts and wait until each answers SSH; a stale lab of this name is cleaned up first."""
+    def up(self, hosts: list[HostSpec] | None = None, log=print, dev_sudo: str = sudo.DEFAULT_MODE) -> LabState:
+        """
+        Boot the hosts and wait until each answers SSH; a stale lab of this name is cleaned up first.
+        ``dev_sudo``: the lab user's sudo on every host (nopasswd, password or none; see lab/sudo.py).
+        """
         hosts = hosts or numbered_hosts(2)
+        sudo.check_mode(dev_sudo)
         if len({h.name for h in hosts}) != len(hosts):
             raise LabError(f"duplicate host names in {[h.name for h in hosts]}")
         require_lab_host()
@@ -172,15 +176,17 @@ class Lab:
                 bridge=bridge,
                 dir=str(self.dir),
                 rootfs=str(rootfs),
+                dev_password=sudo.new_password(),
             )
             try:
-                self.build(state, hosts, addresses, log)
+                self.build(state, hosts, addresses, log, dev_sudo)
             except BaseException:
                 self.teardown(state)
                 raise
             return state
 
-    def build(self, state: LabState, hosts: list[HostSpec], addresses, log) -> None:
+    def build(self, state: LabState, hosts: list[HostSpec], addresses, log, dev_sudo: str = sudo.DEFAULT_MODE
+              ) -> None:
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         state.save()
@@ -196,6 +202,7 @@ class Lab:
                 dir=str(self.dir / "hosts" / spec.name),
                 root=str(self.dir / "hosts" / spec.name / "root"),
                 console_log=str(self.dir / "hosts" / spec.name / "console.log"),
+                dev_sudo=dev_sudo,
             )
             for spec, address in zip(hosts, addresses)
         ]
@@ -209,6 +216,8 @@ class Lab:
         for host in state.hosts:
             self.boot(state, host)
         self.wait_for_ssh(state, state.hosts)
+        for host in state.hosts:
+            self.ssh(host.name, sudo.setup_script(host.dev_sudo, state.dev_password), check=True)
         log(
             f"lab '{self.name}' up: {len(state.hosts)} hosts in {time.monotonic() - started:.1f}s "
             f"({', '.join(f'{h.name}={h.address}' for h in state.hosts)})"
@@ -249,6 +258,16 @@ class Lab:
             self.stop_host(host, graceful=False)
             self.boot(state, host)
             self.wait_for_ssh(state, [host])
+
+    def set_dev_sudo(self, mode: str, hosts: list[str] | None = None) -> None:
+        """Change the lab user's sudo (nopasswd, password, none) on running hosts (default: all)."""
+        sudo.check_mode(mode)
+        with self.locked():
+            state = self.require_state()
+            for host in [state.host(name) for name in hosts] if hosts else state.hosts:
+                self.ssh(host.name, sudo.setup_script(mode, state.dev_password), check=True)
+                host.dev_sudo = mode
+                state.save()
 
     # -- services and host data for other lab parts (release mirror, stand-ins) -----------------------
 

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .fleet import Lab
 from .state import HostState, LabState
 
+#: `OLLAMA_CLAUDE_LAB_USER=dev`: connect as the lab user with sudo, the way most real fleets allow.
+USER_ENV = "OLLAMA_CLAUDE_LAB_USER"
 
-def connection_data(state: LabState, host: HostState) -> dict:
-    """SSH as root with the lab's own key and known_hosts: nothing from ~/.ssh, strict host key checking."""
+
+def sudo_data(state: LabState, host: HostState, user: str) -> dict:
+    """Privilege data for a non-root SSH user: `_sudo`, plus the lab's password where sudo asks for one."""
+    if user == "root":
+        return {}
+    data: dict = {"_sudo": True}
+    if host.dev_sudo == "password":
+        data["_sudo_password"] = state.dev_password
+    return data
+
+
+def connection_data(state: LabState, host: HostState, user: str | None = None) -> dict:
+    """
+    SSH with the lab's own key and known_hosts: nothing from ~/.ssh, strict host key checking. As root by
+    default; as the lab user with sudo when ``user`` (or OLLAMA_CLAUDE_LAB_USER) says so.
+    """
+    user = user or os.environ.get(USER_ENV) or "root"
     return {
+        **sudo_data(state, host, user),
         "ssh_hostname": host.address,
-        "ssh_user": "root",
+        "ssh_user": user,
         "ssh_key": state.ssh_key,
         "ssh_known_hosts_file": state.known_hosts,
         "ssh_strict_host_key_checking": "yes",

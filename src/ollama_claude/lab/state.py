@@ -62,6 +62,8 @@ class HostState:
     console_log: str
     overlay: bool = False
     process: Process | None = None
+    #: the lab user's sudo here: nopasswd, password or none (see lab/sudo.py)
+    dev_sudo: str = "nopasswd"
 
 
 @dataclass
@@ -89,6 +91,8 @@ class LabState:
     hosts: list[HostState] = field(default_factory=list)
     services: list[ServiceState] = field(default_factory=list)
     host_data: dict = field(default_factory=dict)
+    #: the lab user's password (sudo asks for it on hosts whose dev_sudo is "password")
+    dev_password: str = ""
 
     def host(self, name: str) -> HostState:
         for host in self.hosts:

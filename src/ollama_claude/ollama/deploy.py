@@ -10,6 +10,7 @@ from pyinfra.facts.server import Groups, Home
 from pyinfra.operations import files, server
 
 from ..context import host_settings
+from ..privilege import system_privilege
 from ..settings import Settings
 from . import operations
 from .config import (
@@ -45,7 +46,7 @@ def install_ollama() -> None:
         name=f"Install Ollama {settings.ollama_version}",
         version=settings.ollama_version, download_url=settings.ollama_download_url, gpu=mode,
         checksum=settings.ollama_checksum, sha256=settings.ollama_sha256,
-        _sudo=platform is operations.DARWIN,
+        **system_privilege(platform is operations.DARWIN),
     )
     environment = server_environment(settings, mode)
     if platform is operations.DARWIN:
