@@ -14,6 +14,7 @@ from . import sudo
 from .errors import LabError
 from .fleet import DEFAULT_LAB, DEFAULT_SUBNET, HostSpec, Lab, numbered_hosts
 from .release_mirror import serve_release_mirror
+from .releases import RELEASE_SIZE_ENV, parse_size
 
 
 def register(subparsers) -> None:
@@ -56,6 +57,14 @@ def register(subparsers) -> None:
         choices=sudo.MODES,
         default=sudo.DEFAULT_MODE,
         help="the dev user's sudo: without a password (default), with the lab's password, or none",
+    )
+    up.add_argument(
+        "--release-size",
+        type=parse_size,
+        default=None,
+        metavar="BYTES",
+        help=f"pad the mirror's main Linux archives to a realistic size, e.g. 1.2G (built once, cached; default "
+        f"${RELEASE_SIZE_ENV}, else small archives)",
     )
     up.set_defaults(run=run_up)
 
@@ -103,7 +112,8 @@ def run_up(args) -> int:
     lab = lab_of(args)
     lab.up(specs or numbered_hosts(args.count), dev_sudo=args.dev_sudo)
     if args.mirror:
-        print(f"release mirror (stand-in Ollama releases, pinned Claude Code) at {serve_release_mirror(lab)}")
+        url = serve_release_mirror(lab, release_size=args.release_size)
+        print(f"release mirror (stand-in Ollama releases, pinned Claude Code) at {url}")
     return 0
 
 

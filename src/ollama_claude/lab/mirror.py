@@ -4,7 +4,9 @@ package, able to misbehave on purpose so the deploy's checksum and retry paths c
 Controls, all under the served root and re-read per request:
   .faults.json     {"corrupt": [rel paths], "truncate": [...], "missing": [...]}: corrupt flips bytes
                    (same size), truncate serves the first half as if the file were short, missing answers 404
+                   (both streamed from the file, so a release padded to a realistic size is never read whole)
   .requests.jsonl  one JSON line per request (method, path, range, status, bytes sent, client, user agent)
+  .release-size    the size the main Linux archives were padded to (kept for the next build of this root)
 Dot-files are never served.
 """
 
@@ -15,6 +17,7 @@ import datetime
 import http.server
 import io
 import json
+import os
 import re
 import socket
 import threading
@@ -25,19 +28,23 @@ from ollama_claude.lab.releases import (
     CLAUDE_CODE_PLATFORMS,
     CLAUDE_CODE_VERSION,
     OLLAMA_VERSIONS,
+    RELEASE_SIZE_ENV,
     build_ollama_release,
     claude_code_tarball,
+    parse_size,
     publish_npm_package,
 )
 
 FAULTS_FILE = ".faults.json"
 REQUEST_LOG = ".requests.jsonl"
+RELEASE_SIZE_FILE = ".release-size"
 CHUNK = 1 << 20
 CONTENT_TYPES = {
     ".json": "application/json",
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".tgz": "application/octet-stream",
+    ".sh": "text/x-shellscript; charset=utf-8",
 }
 
 
@@ -46,15 +53,34 @@ def build_mirror(
     ollama_versions: tuple[str, ...] = OLLAMA_VERSIONS,
     claude_code_version: str | None = CLAUDE_CODE_VERSION,
     claude_code_platforms: tuple[str, ...] = CLAUDE_CODE_PLATFORMS,
+    release_size: int | None = None,
 ) -> Path:
-    """Populate root with Ollama releases and the Claude Code platform packages; cheap when already built."""
+    """Populate root with Ollama releases and the Claude Code platform packages; cheap when already built.
+
+    release_size pads the main Linux archives to that many bytes (0: small); None takes $OLLAMA_CLAUDE_RELEASE_SIZE,
+    else what this root was last built with, so a later build (a test serving the lab's mirror) keeps the size
+    `lab up --release-size` chose."""
     root.mkdir(parents=True, exist_ok=True)
+    size = release_size_for(root, release_size)
     for version in ollama_versions:
-        build_ollama_release(root, version)
+        build_ollama_release(root, version, release_size=size)
     if claude_code_version:
         for platform_name in claude_code_platforms:
             publish_npm_package(root, claude_code_tarball(claude_code_version, platform_name))
     return root
+
+
+def release_size_for(root: Path, explicit: int | None = None) -> int:
+    """The padding size to build root with (see build_mirror), remembered in root for the next build."""
+    remembered = root / RELEASE_SIZE_FILE
+    if explicit is not None:
+        size = explicit
+    elif os.environ.get(RELEASE_SIZE_ENV):
+        size = parse_size(os.environ[RELEASE_SIZE_ENV])
+    else:
+        size = int(remembered.read_text()) if remembered.is_file() else 0
+    remembered.write_text(f"{size}\n")
+    return size
 
 
 def read_faults(root: Path) -> dict[str, set[str]]:
@@ -69,10 +95,45 @@ def write_faults(root: Path, **faults: list[str]) -> None:
     (root / FAULTS_FILE).write_text(json.dumps(faults))
 
 
-def corrupted(data: bytes) -> bytes:
-    """Same length, different bytes: only a checksum can tell."""
-    middle = len(data) // 2
-    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 16]) + data[middle + 16 :]
+class FaultyFile:
+    """A file as served, read in pieces: whole, truncated to its first half, or corrupted (the 16 bytes at its
+    middle flipped: same length, different bytes, only a checksum can tell), never read whole into memory."""
+
+    def __init__(self, path: Path, truncate: bool = False, corrupt: bool = False):
+        self.path, self.size = path, path.stat().st_size
+        self.flip = self.size // 2 if corrupt else None
+        if truncate:
+            self.size //= 2
+
+    def open(self):
+        return FaultyReader(self)
+
+
+class FaultyReader:
+    def __init__(self, view: FaultyFile):
+        self.view, self.file, self.position = view, open(view.path, "rb"), 0  # noqa: SIM115 (closed by __exit__)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def seek(self, offset: int) -> None:
+        self.position = offset
+        self.file.seek(offset)
+
+    def read(self, count: int) -> bytes:
+        count = max(0, min(count, self.view.size - self.position))
+        data = self.file.read(count)
+        flip, start = self.view.flip, self.position
+        if flip is not None and start < flip + 16 and flip < start + len(data):
+            buffer = bytearray(data)
+            for index in range(max(flip, start), min(flip + 16, start + len(data))):
+                buffer[index - start] ^= 0xFF
+            data = bytes(buffer)
+        self.position += len(data)
+        return data
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -128,11 +189,9 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         if rel.startswith("npm/") and path.name == "index.json":
             return self.respond(200, self.rewritten_npm_document(path), content_type, send_body)
-        if rel in faults.get("corrupt", ()):
-            return self.respond_ranged(corrupted(path.read_bytes()), content_type, send_body)
-        if rel in faults.get("truncate", ()):
-            data = path.read_bytes()
-            return self.respond_ranged(data[: len(data) // 2], content_type, send_body)
+        corrupt, truncate = rel in faults.get("corrupt", ()), rel in faults.get("truncate", ())
+        if corrupt or truncate:
+            return self.respond_ranged(FaultyFile(path, truncate, corrupt), content_type, send_body)
         self.respond_ranged(path, content_type, send_body)
 
     def rewritten_npm_document(self, path: Path) -> bytes:
@@ -146,9 +205,11 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
                 version_doc["dist"]["tarball"] = base + tarball
         return json.dumps(document).encode()
 
-    def respond_ranged(self, source: bytes | Path, content_type: str, send_body: bool):
+    def respond_ranged(self, source: bytes | Path | FaultyFile, content_type: str, send_body: bool):
         """200 or 206 (single Range) from in-memory bytes or a file streamed in chunks; 416 when unsatisfiable."""
-        size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        if isinstance(source, Path):
+            source = FaultyFile(source)
+        size = len(source) if isinstance(source, bytes) else source.size
         try:
             byte_range = parse_range(self.headers.get("Range"), size)
         except ValueError:
@@ -162,7 +223,7 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
         self.send_head(status, count, content_type, headers)
         sent = 0
         if send_body:
-            with io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb") as reader:
+            with io.BytesIO(source) if isinstance(source, bytes) else source.open() as reader:
                 reader.seek(first)
                 while sent < count:
                     piece = reader.read(min(CHUNK, count - sent))
@@ -244,6 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         command.add_argument("--ollama-version", action="append", dest="ollama_versions")
         command.add_argument("--claude-code-version", default=CLAUDE_CODE_VERSION)
         command.add_argument("--no-claude-code", action="store_true", help="skip the npm packages")
+        command.add_argument(
+            "--release-size", type=parse_size, default=None, metavar="BYTES",
+            help=f"pad the main Linux archives to this size, e.g. 1.2G (default ${RELEASE_SIZE_ENV}, else small)",
+        )
     serve_command.add_argument("--bind", default="127.0.0.1")
     serve_command.add_argument("--port", type=int, default=8080)
     args = parser.parse_args(argv)
@@ -251,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         args.root,
         tuple(args.ollama_versions or OLLAMA_VERSIONS),
         None if args.no_claude_code else args.claude_code_version,
+        release_size=args.release_size,
     )
     if args.command == "build":
         print(args.root)

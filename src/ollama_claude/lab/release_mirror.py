@@ -33,9 +33,11 @@ def mirror_url(lab: Lab) -> str:
     return f"http://{gateway_ip(lab)}:{MIRROR_PORT}"
 
 
-def serve_release_mirror(lab: Lab, timeout: float = 20) -> str:
-    """Build (cached) and start the mirror on the bridge address; point the hosts' data at it; return its URL."""
-    root = build_mirror(mirror_root(lab))
+def serve_release_mirror(lab: Lab, timeout: float = 20, release_size: int | None = None) -> str:
+    """Build (cached) and start the mirror on the bridge address; point the hosts' data at it; return its URL.
+
+    release_size pads the main Linux archives (see build_mirror; None keeps what this lab's mirror has)."""
+    root = build_mirror(mirror_root(lab), release_size=release_size)
     lab.stop_service(MIRROR_SERVICE)
     argv = [sys.executable, "-m", "ollama_claude.lab.mirror", "serve", "--root", str(root),
             "--bind", gateway_ip(lab), "--port", str(MIRROR_PORT)]
