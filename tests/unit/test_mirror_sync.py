@@ -13,9 +13,9 @@ from mirror_thread import serving
 from ollama_claude.claude.facts import integrity_sha512_hex
 from ollama_claude.lab import mirror, releases
 from ollama_claude.lab.standin_server import free_port
-from ollama_claude.mirror.sync import MirrorSyncError, sync
+from ollama_claude.mirror.sync import MirrorSyncError, sync, wanted_archives
 
-VERSION = "0.16.3"
+VERSION = "0.32.15"
 RELEASE = f"ollama/releases/download/v{VERSION}"
 X64_TGZ = "npm/@anthropic-ai/claude-code-linux-x64/-/claude-code-linux-x64-2.1.197.tgz"
 
@@ -37,28 +37,50 @@ def faults(upstream_root):
     mirror.write_faults(upstream_root)
 
 
-def run_sync(dest, upstream, arches=("amd64",), rocm=False):
+def run_sync(dest, upstream, arches=("amd64",), rocm=False, darwin=False):
     return sync(dest, f"{upstream}/ollama/releases/download", [VERSION], list(arches), rocm,
-                f"{upstream}/npm", "2.1.197", ["linux-x64"], log=lambda _: None)
+                f"{upstream}/npm", "2.1.197", ["linux-x64"], log=lambda _: None, darwin=darwin)
 
 
 def test_sync_fetches_the_fleets_files_verified_into_the_mirror_layout(tmp_path, upstream, upstream_root):
     report = run_sync(tmp_path, upstream, rocm=True)
     release = tmp_path / RELEASE
     assert sorted(p.name for p in release.iterdir()) == [
-        "ollama-linux-amd64-rocm.tar.zst", "ollama-linux-amd64.tar.zst", "ollama-linux-amd64.tgz", "sha256sum.txt",
+        "ollama-linux-amd64-rocm.tar.zst", "ollama-linux-amd64.tar.zst", "sha256sum.txt",
     ]
     assert subprocess.run(["sha256sum", "-c", "--ignore-missing", "sha256sum.txt"], cwd=release,
                           capture_output=True, check=False).returncode == 0
     assert (tmp_path / X64_TGZ).read_bytes() == (upstream_root / X64_TGZ).read_bytes()
-    assert len(report.fetched) == 4 and report.bytes_fetched > 0
+    assert len(report.fetched) == 3 and report.bytes_fetched > 0
+
+
+def test_sync_takes_only_what_each_arch_and_gpu_needs(tmp_path, upstream, upstream_root):
+    run_sync(tmp_path, upstream, arches=("amd64", "arm64"), darwin=True)
+    release = tmp_path / RELEASE
+    assert sorted(p.name for p in release.iterdir()) == [
+        "Ollama-darwin.zip", "ollama-linux-amd64.tar.zst", "ollama-linux-arm64.tar.zst", "sha256sum.txt",
+    ]
+    for name in ("Ollama-darwin.zip", "ollama-linux-arm64.tar.zst"):
+        assert (release / name).read_bytes() == (upstream_root / RELEASE / name).read_bytes()
+    # the upstream's sums file as published, so a host checks its archive against upstream's own line
+    assert (release / "sha256sum.txt").read_bytes() == (upstream_root / RELEASE / "sha256sum.txt").read_bytes()
+    fetched = {entry["path"].rsplit("/", 1)[1] for entry in mirror.requests(upstream_root)}
+    assert not any(name.endswith(".tgz") and name.startswith("ollama-") for name in fetched), fetched
+
+
+def test_a_release_with_only_linux_tgz_names_the_reason():
+    sums = {"ollama-linux-amd64.tgz": "a" * 64, "ollama-darwin.tgz": "b" * 64}
+    with pytest.raises(MirrorSyncError, match=r"lists no ollama-linux-amd64\.tar\.zst; .*before 0\.14\.0"):
+        wanted_archives(sums, ["amd64"], False, "http://up/v0.13.5/sha256sum.txt")
+    with pytest.raises(MirrorSyncError, match=r"lists no Ollama-darwin\.zip; check"):
+        wanted_archives({"ollama-linux-amd64.tar.zst": "c" * 64}, ["amd64"], False, "u", darwin=True)
 
 
 def test_resync_fetches_no_archive_again(tmp_path, upstream, upstream_root):
     run_sync(tmp_path, upstream)
     before = len(mirror.requests(upstream_root))
     report = run_sync(tmp_path, upstream)
-    assert report.fetched == [] and report.bytes_fetched == 0 and len(report.kept) == 3
+    assert report.fetched == [] and report.bytes_fetched == 0 and len(report.kept) == 2
     fetched_paths = {entry["path"] for entry in mirror.requests(upstream_root)[before:]}
     assert not any(path.endswith((".tgz", ".tar.zst")) for path in fetched_paths), fetched_paths
 
@@ -84,19 +106,20 @@ def test_corrupted_claude_code_tarball_is_refused_by_its_sha512(tmp_path, upstre
 
 def test_tampered_local_file_is_fetched_again(tmp_path, upstream, upstream_root):
     run_sync(tmp_path, upstream)
-    local = tmp_path / RELEASE / "ollama-linux-amd64.tgz"
+    local = tmp_path / RELEASE / "ollama-linux-amd64.tar.zst"
     local.write_bytes(b"tampered")
     report = run_sync(tmp_path, upstream)
     assert report.fetched == [str(local)]
-    assert local.read_bytes() == (upstream_root / RELEASE / "ollama-linux-amd64.tgz").read_bytes()
+    assert local.read_bytes() == (upstream_root / RELEASE / "ollama-linux-amd64.tar.zst").read_bytes()
 
 
 def test_unpublished_arch_names_the_sums_url(tmp_path, upstream_root):
-    only_amd64 = releases.build_ollama_release(tmp_path / "up", "0.15.2", arches=("amd64",))
+    only_amd64 = releases.build_ollama_release(tmp_path / "up", "0.18.0", arches=("amd64",))
     with serving(tmp_path / "up") as url:
         base = f"{url}/ollama/releases/download"
-        with pytest.raises(MirrorSyncError, match=r"v0\.15\.2/sha256sum\.txt lists no ollama-linux-arm64"):
-            sync(tmp_path / "dest", base, ["0.15.2"], ["arm64"], False, None, None, [], log=lambda _: None)
+        with pytest.raises(MirrorSyncError,
+                           match=r"v0\.18\.0/sha256sum\.txt lists no ollama-linux-arm64\.tar\.zst; check"):
+            sync(tmp_path / "dest", base, ["0.18.0"], ["arm64"], False, None, None, [], log=lambda _: None)
     assert only_amd64.is_dir()
 
 

@@ -35,6 +35,7 @@ def register(subparsers) -> None:
         help="host architecture (repeatable; default amd64)",
     )
     sync_parser.add_argument("--rocm", action="store_true", help="also fetch the amd64 ROCm add-on (AMD GPUs)")
+    sync_parser.add_argument("--darwin", action="store_true", help="also fetch Ollama-darwin.zip (macOS hosts)")
     sync_parser.add_argument(
         "--ollama-url", default=default("ollama_download_url"), help="upstream release base (default %(default)s)"
     )
@@ -78,6 +79,7 @@ def run_sync(args) -> int:
             registry,
             args.claude_code_version,
             args.platforms or [PLATFORM_OF_ARCH[arch] for arch in arches],
+            darwin=args.darwin,
         )
         for model in args.models:
             digest = sync_model(args.dest, args.model_registry, model, report)

@@ -3,6 +3,10 @@
 against what upstream publishes (sha256sum.txt; the registry's sha512 dist.integrity), into the tree the
 deploy reads from a mirror: `<root>/ollama/releases/download/v<ver>/<file>` and `<root>/npm/<package>/...`.
 A file already present with the published sum is kept, so a re-run fetches only the small sum documents.
+
+Only the archives the fleet's deploy downloads are fetched (a release is several GB in all): per Linux arch its
+`ollama-linux-<arch>.tar.zst`, the amd64 ROCm add-on for AMD GPUs, `Ollama-darwin.zip` for Macs. Linux releases
+are .tar.zst only since v0.14.0; the one .tgz of a release is ollama-darwin.tgz, which the deploy never uses.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ollama_claude.lab.releases import ollama_release_dir, publish_npm_package
 CHUNK = 1 << 20
 TIMEOUT = 120
 ROCM_ARCHES = ("amd64",)  # upstream publishes the ROCm add-on for amd64 only
-ARCHIVE_EXTENSIONS = (".tar.zst", ".tgz")  # zstd hosts take the first, others the second
+DARWIN_ARCHIVE = "Ollama-darwin.zip"  # the app: what the deploy installs on macOS
 PLATFORM_OF_ARCH = {"amd64": "linux-x64", "arm64": "linux-arm64"}
 
 
@@ -96,28 +100,34 @@ def parse_sums(text: str) -> dict[str, str]:
     return sums
 
 
-def wanted_archives(sums: dict[str, str], arches: list[str], rocm: bool, sums_url: str) -> list[str]:
-    """Every published archive the fleet's hosts may ask for: .tar.zst and .tgz of each arch (+ ROCm)."""
-    stems = [f"ollama-linux-{arch}" for arch in arches]
-    stems += [f"ollama-linux-{arch}-rocm" for arch in arches if rocm and arch in ROCM_ARCHES]
-    names = []
-    for stem in stems:
-        found = [stem + ext for ext in ARCHIVE_EXTENSIONS if stem + ext in sums]
-        if not found:
-            raise MirrorSyncError(f"{sums_url} lists no {stem}.tar.zst or .tgz; check --ollama-version/--arch")
-        names += found
+def wanted_archives(
+    sums: dict[str, str], arches: list[str], rocm: bool, sums_url: str, darwin: bool = False
+) -> list[str]:
+    """The published archives the fleet's hosts download: each arch's .tar.zst (+ ROCm, + the macOS app)."""
+    names = [f"ollama-linux-{arch}.tar.zst" for arch in arches]
+    names += [f"ollama-linux-{arch}-rocm.tar.zst" for arch in arches if rocm and arch in ROCM_ARCHES]
+    names += [DARWIN_ARCHIVE] if darwin else []
+    missing = [name for name in names if name not in sums]
+    if missing:
+        hint = ("; Linux releases before 0.14.0 have only .tgz archives, which the deploy does not install"
+                if any(name.endswith(".tar.zst") and name.replace(".tar.zst", ".tgz") in sums for name in missing)
+                else "")
+        raise MirrorSyncError(
+            f"{sums_url} lists no {', '.join(missing)}; check --ollama-version/--arch{hint}"
+        )
     return names
 
 
 def sync_ollama(
-    root: Path, base_url: str, version: str, arches: list[str], rocm: bool, report: SyncReport
+    root: Path, base_url: str, version: str, arches: list[str], rocm: bool, report: SyncReport,
+    darwin: bool = False,
 ) -> None:
     release_url = f"{base_url.rstrip('/')}/v{version}"
     sums_url = f"{release_url}/sha256sum.txt"
     sums_text = read_url(sums_url)
     sums = parse_sums(sums_text.decode())
     target_dir = ollama_release_dir(root, version)
-    for name in wanted_archives(sums, arches, rocm, sums_url):
+    for name in wanted_archives(sums, arches, rocm, sums_url, darwin):
         download_verified(f"{release_url}/{name}", target_dir / name, "sha256", sums[name], report)
     # Written last: a host never sees sums for archives that are not in place yet.
     (target_dir / "sha256sum.txt").write_bytes(sums_text)
@@ -161,12 +171,14 @@ def sync(
     claude_code_version: str | None,
     platforms: list[str],
     log: Callable[[str], None] = print,
+    darwin: bool = False,
 ) -> SyncReport:
-    """Fetch the Ollama releases and Claude Code packages the fleet's deploy downloads (registry None: no Claude)."""
+    """Fetch the Ollama releases and Claude Code packages the fleet's deploy downloads (registry None: no Claude);
+    darwin adds the macOS app archive."""
     report = SyncReport()
     for version in ollama_versions:
-        sync_ollama(root, ollama_url, version, arches, rocm, report)
-        log(f"ollama {version}: {', '.join(arches)}{' +rocm' if rocm else ''} verified")
+        sync_ollama(root, ollama_url, version, arches, rocm, report, darwin)
+        log(f"ollama {version}: {', '.join(arches)}{' +rocm' if rocm else ''}{' +darwin' if darwin else ''} verified")
     if registry and claude_code_version:
         for platform in platforms:
             sync_claude_code(root, registry, claude_code_version, platform, report)
