@@ -176,7 +176,7 @@ def test_context_length_change_rewrites_the_drop_in_and_restarts_once(lab, deplo
     run = deploy(ollama_context_length=128000)
     assert run.rc == 0, run
     for host in HOSTS:
-        drop_in = _on(lab, host, "cat /etc/systemd/system/ollama.service.d/override.conf")
+        drop_in = _on(lab, host, "cat /etc/systemd/system/ollama.service.d/zz-ollama-claude.conf")
         assert 'Environment="OLLAMA_CONTEXT_LENGTH=128000"' in drop_in
         pid = _pid(lab, host)
         assert "OLLAMA_CONTEXT_LENGTH=128000" in _on(lab, host, f"tr '\\0' '\\n' < /proc/{pid}/environ")

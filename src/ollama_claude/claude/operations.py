@@ -24,6 +24,7 @@ from pyinfra.facts.server import Users
 
 from .. import templating
 from ..models.operations import fail_host
+from ..rcfiles import SymlinkTarget, backup_command
 from .facts import PACKAGE_PREFIX, ClaudeCodeInstall, ClaudeNativePackage, ClaudePlatform
 from .settings_merge import SettingsFileError, merge_settings, parse_settings_text
 
@@ -259,20 +260,34 @@ def rc_block(path: str, content: str, owner: str, group: str, below: str = "/") 
     """
     Our marked block in a shell rc file: added once, replaced in place when it changes, never duplicated.
 
+    A file that is there keeps a backup (``<path>.<timestamp>.ollama-claude.bak``) of each change, and its mode. A
+    symlink (a dotfiles manager's: stow, chezmoi, yadm) stays a symlink: the block goes into the file it points to,
+    whose owner and mode are kept; a link to nothing fails this host, changing nothing.
+
     + path: the rc file (created, owned by ``owner``, if missing; otherwise its mode is kept)
     + content: the block's lines, without markers
     + below: missing directories under this one are created with the file's owner
     """
-    lines = host.get_fact(FileContents, path=path)
+    target = host.get_fact(SymlinkTarget, path=path)
+    real = target or path
+    lines = host.get_fact(FileContents, path=real) if target != "" else None
+    if target is not None and lines is None:
+        yield fail_host(f"host {host.name}: {path} is a symlink to {target or 'nothing it can resolve'}, which "
+                        "does not exist; restore the file (or remove the link) and re-run")
+        return
     wanted = with_rc_block(lines, content)
     if lines == wanted:
-        host.noop(f"{path} has the ollama-claude block")
+        host.noop(f"{path} has the ollama-claude block" + (f" (in {real})" if target else ""))
         return
-    current = host.get_fact(File, path=path) if lines is not None else None
-    mode = str(current["mode"]) if current else "644"
-    yield from _write(
-        path, "\n".join(wanted) + "\n", owner, group, mode, below, exists=lines is not None, backup=False
-    )
+    text = "\n".join(wanted) + "\n"
+    if lines is None:
+        yield from _write(path, text, owner, group, "644", below, exists=False, backup=False)
+        return
+    current = host.get_fact(File, path=real) or {}
+    if target:
+        owner, group = current.get("user") or owner, current.get("group") or group
+    yield backup_command(path, BACKUP_SUFFIX)
+    yield from _write(real, text, owner, group, str(current.get("mode") or 644), "/", exists=True, backup=False)
 
 
 @operation()

@@ -5,6 +5,8 @@ drop-in (Linux) or a LaunchAgent plist (macOS). Decisions here, file formats in 
 
 from __future__ import annotations
 
+import shlex
+
 from ..settings import Settings
 from ..templating import render
 from .facts import BIN_LINK
@@ -13,7 +15,13 @@ SERVICE_USER = "ollama"
 #: install.sh's service user home; models default to <home>/.ollama/models.
 SERVICE_HOME = "/usr/share/ollama"
 UNIT_PATH = "/etc/systemd/system/ollama.service"
-DROP_IN_PATH = "/etc/systemd/system/ollama.service.d/override.conf"
+DROP_IN_DIR = "/etc/systemd/system/ollama.service.d"
+#: Our settings, in a drop-in of our own. systemd applies drop-ins in lexical file name order and the last
+#: assignment of a variable wins: "zz-" sorts after the user's override.conf (what `systemctl edit` writes), so
+#: for the variables we manage the values from group_data win; every other variable of the user's keeps working.
+DROP_IN_PATH = f"{DROP_IN_DIR}/zz-ollama-claude.conf"
+#: Where earlier versions of this toolkit wrote our settings: the file `systemctl edit` and users write.
+LEGACY_DROP_IN_PATH = f"{DROP_IN_DIR}/override.conf"
 SERVICE_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LAUNCHD_LABEL = "com.ollama-claude.ollama"
 #: Where Ollama.app writes its server log; our LaunchAgent uses the same file.
@@ -21,6 +29,10 @@ LAUNCHD_LOG = ".ollama/logs/server.log"
 
 #: Ollama's documented way to keep the server off every GPU: an invalid device id (docs/gpu.mdx).
 CPU_ONLY_ENV = {"CUDA_VISIBLE_DEVICES": "-1", "ROCR_VISIBLE_DEVICES": "-1"}
+#: Every variable a drop-in of ours may set, whatever the settings (extras from ollama_environment come on top).
+MANAGED_ENV = ("OLLAMA_HOST", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_KEEP_ALIVE", "OLLAMA_MODELS", *CPU_ONLY_ENV)
+#: The first line of every drop-in we wrote, this version and earlier ones.
+DROP_IN_MARKER = "# Managed by ollama-claude"
 
 def server_environment(settings: Settings, gpu_mode: str) -> dict[str, str]:
     """Everything the server process needs from our settings, managed keys first, extras after."""
@@ -50,6 +62,52 @@ def unit_file() -> str:
 def drop_in(environment: dict[str, str], allowed_clients: list[str]) -> str:
     lines = [systemd_assignment(key, value) for key, value in environment.items()]
     return render("ollama/override.conf.j2", environment=lines, allowed_clients=allowed_clients)
+
+
+def drop_in_settings(lines: list[str]) -> dict[str, list[str]]:
+    """
+    A drop-in's settings: ``{"Environment": [variable names], <other directive>: [values], "[Section]": []}``;
+    comments and blank lines are skipped. Environment= lines may hold several (quoted) assignments.
+    """
+    found: dict[str, list[str]] = {}
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            found.setdefault(line, [])
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if key == "Environment":
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                words = value.split()
+            found.setdefault(key, []).extend(word.split("=", 1)[0] for word in words if "=" in word)
+        else:
+            found.setdefault(key, []).append(value.strip())
+    return found
+
+
+def legacy_drop_in_leftovers(lines: list[str], environment: dict[str, str]) -> list[str]:
+    """
+    What in an override.conf keeps it from being ours to remove: empty when an earlier version of this toolkit
+    wrote it (our marker on its first line, nothing but [Service], the variables we manage or were asked to set,
+    and the allowlist); otherwise the settings that are someone else's (the file then stays).
+    """
+    if not lines or not lines[0].startswith(DROP_IN_MARKER):
+        return ["no ollama-claude header"]
+    ours = set(MANAGED_ENV) | set(environment)
+    leftovers = []
+    for key, values in drop_in_settings(lines).items():
+        if key == "[Service]" or key in ("IPAddressDeny", "IPAddressAllow"):
+            continue
+        if key == "Environment":
+            leftovers += [f"Environment {name}" for name in values if name not in ours]
+        else:
+            leftovers.append(key)
+    return leftovers
 
 
 def launchd_plist(environment: dict[str, str], home: str) -> str:

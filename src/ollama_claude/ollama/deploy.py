@@ -12,10 +12,11 @@ from pyinfra.operations import files, server
 from ..context import host_settings
 from ..privilege import system_privilege
 from ..settings import Settings
-from . import operations
+from . import dropin, operations
 from .config import (
     DROP_IN_PATH,
     LAUNCHD_LABEL,
+    LEGACY_DROP_IN_PATH,
     SERVICE_HOME,
     SERVICE_USER,
     UNIT_PATH,
@@ -88,4 +89,10 @@ def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
         name="Ollama service overrides", src=StringIO(drop_in(environment, settings.ollama_allowed_clients)),
         dest=DROP_IN_PATH, mode="644",
     )
-    return [unit, overrides]
+    legacy = dropin.legacy_drop_in_removed(
+        name="Migrate our settings out of override.conf (a user's own stays)", path=LEGACY_DROP_IN_PATH,
+        environment=list(environment),
+    )
+    for warning in dropin.override_warnings(host.get_fact(dropin.ServiceDropIns), list(environment)):
+        logger.warning(f"{host.name}: {warning}")
+    return [unit, overrides, legacy]

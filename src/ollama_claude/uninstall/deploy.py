@@ -15,7 +15,17 @@ from ..claude.paths import BASH_LOGIN_FILES, CLAUDE_LINK, ENV_DIR, managed_setti
 from ..context import host_settings
 from ..litellm.deploy import remove_litellm
 from ..models.operations import PULL_SCRIPT
-from ..ollama.config import DROP_IN_PATH, LAUNCHD_LABEL, SERVICE_HOME, SERVICE_USER, UNIT_PATH, unit_file
+from ..ollama.config import (
+    DROP_IN_PATH,
+    LAUNCHD_LABEL,
+    LEGACY_DROP_IN_PATH,
+    SERVICE_HOME,
+    SERVICE_USER,
+    UNIT_PATH,
+    server_environment,
+    unit_file,
+)
+from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
 from ..ollama.operations import UNIT
 from ..settings import ClaudeUser, Settings
@@ -80,6 +90,12 @@ def _remove_user_config(settings: Settings, user: ClaudeUser, home: str) -> None
         rc_block_removed(name=f"{user.name}: ollama-claude block out of ~/{name}", path=f"{home}/{name}")
 
 
+def our_units() -> list[str]:
+    """The unit as this version renders it, then as earlier ones did (their header named override.conf)."""
+    unit = unit_file()
+    return [unit, unit.replace(f"ollama.service.d/{posixpath.basename(DROP_IN_PATH)}.", "ollama.service.d/override.conf.", 1)]
+
+
 def _remove_ollama(settings: Settings, kernel: str) -> None:
     """Service, unit, drop-in, binaries, pull script, service account; models stay unless asked."""
     if kernel == "Darwin":
@@ -88,13 +104,16 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
                      path=f"{home}/Library/LaunchAgents/{LAUNCHD_LABEL}.plist",
                      before=f'launchctl bootout gui/"$(id -u)"/{LAUNCHD_LABEL} 2>/dev/null')
     else:
-        unit = unit_file()
-        if host.get_fact(FileContents, path=UNIT_PATH) == unit.splitlines():
+        units = our_units()
+        if host.get_fact(FileContents, path=UNIT_PATH) in [unit.splitlines() for unit in units]:
             systemd.service(name="Stop and disable Ollama", service=UNIT, running=False, enabled=False)
         reload = "systemctl daemon-reload"
+        # The user's own drop-ins (override.conf included) stay, and with them the directory.
+        legacy_drop_in_removed(name="Remove an override.conf of ours (an earlier version's)", path=LEGACY_DROP_IN_PATH,
+                               environment=list(server_environment(settings, settings.ollama_gpu)))
         file_removed(name="Remove the Ollama service overrides", path=DROP_IN_PATH,
                      after=f"rmdir {posixpath.dirname(DROP_IN_PATH)} 2>/dev/null; {reload}")
-        file_removed(name="Remove the Ollama systemd unit", path=UNIT_PATH, content=unit, after=reload)
+        file_removed(name="Remove the Ollama systemd unit", path=UNIT_PATH, content=units, after=reload)
     link_removed(name="Remove the ollama command", path=BIN_LINK, inside=INSTALL_ROOT)
     files.directory(name="Remove Ollama releases", path=posixpath.dirname(INSTALL_ROOT), present=False)
     files.directory(name="Remove the model pull script", path=posixpath.dirname(PULL_SCRIPT), present=False)

@@ -15,9 +15,10 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import File, FileContents, Link
 
-from ..claude.operations import RC_MARKER, _write
+from ..claude.operations import BACKUP_SUFFIX, RC_MARKER, _write
 from ..claude.settings_merge import Merge, SettingsFileError, parse_settings_text
 from ..models.operations import fail_host
+from ..rcfiles import SymlinkTarget, backup_command
 from .facts import SettingsBackups
 from .restore import ManagedKeys, restored, written_by_us
 
@@ -29,22 +30,25 @@ def _then(command: str, after: str | None) -> str:
     return f"{command} && {after}" if after else command
 
 
-def ours(lines: list[str], content: str | None) -> bool:
-    """A file is ours when it is exactly ``content``, or (no content given) when its header has our marker."""
-    if content is not None:
+def ours(lines: list[str], content: str | list[str] | None) -> bool:
+    """A file is ours when it is exactly ``content`` (one of them), or (none given) when its header has our marker."""
+    if isinstance(content, str):
         return lines == content.splitlines()
+    if content is not None:
+        return any(lines == one.splitlines() for one in content)
     return any(MANAGED_MARKER in line for line in lines[:3])
 
 
 @operation()
 def file_removed(
-    path: str, content: str | None = None, before: str | None = None, after: str | None = None
+    path: str, content: str | list[str] | None = None, before: str | None = None, after: str | None = None
 ) -> Iterator[str]:
     """
     Remove a file we wrote; a file someone else wrote (or changed) stays.
 
     + path: the file
-    + content: ours only when exactly this (a unit identical to install.sh's); default: carries our marker
+    + content: ours only when exactly this, or one of these (a unit as this or an earlier version rendered it);
+      default: carries our marker
     + before: command run first (stop what reads the file), after: command run once it is gone
     """
     lines = host.get_fact(FileContents, path=path)
@@ -99,22 +103,26 @@ def without_rc_block(lines: list[str]) -> list[str]:
 @operation()
 def rc_block_removed(path: str) -> Iterator[Any]:
     """
-    Take our marked block out of a shell rc file, keeping every other line; a file that held nothing but the
-    block (the deploy created it) is removed.
+    Take our marked block out of a shell rc file, keeping every other line (a backup of the file is kept); a file
+    that held nothing but the block (the deploy created it) is removed. A symlink stays: the block comes out of
+    the file it points to, which stays even when nothing else is left in it.
 
     + path: the rc file
     """
-    lines = host.get_fact(FileContents, path=path)
+    target = host.get_fact(SymlinkTarget, path=path)
+    real = target or path
+    lines = host.get_fact(FileContents, path=real) if target != "" else None
     if lines is None or RC_MARKER.format(mark="BEGIN") not in lines:
         host.noop(f"{path} has no ollama-claude block")
         return
     kept = without_rc_block(lines)
-    if not any(line.strip() for line in kept):
+    if not target and not any(line.strip() for line in kept):
         yield f"rm -f {shlex.quote(path)}"
         return
-    current = host.get_fact(File, path=path)
-    yield from _write(path, "\n".join(kept) + "\n", current["user"], current["group"], str(current["mode"]), "/",
-                      exists=True, backup=False)
+    current = host.get_fact(File, path=real)
+    yield backup_command(path, BACKUP_SUFFIX)
+    yield from _write(real, "\n".join(kept) + "\n" if kept else "", current["user"], current["group"],
+                      str(current["mode"]), "/", exists=True, backup=False)
 
 
 def _keys(written: list[str], always: list[str]) -> ManagedKeys:
