@@ -1,5 +1,6 @@
 """The real Claude Code CLI (pinned) against the stand-in: the seed's edit test, run as an unprivileged user."""
 
+import json
 import os
 import pwd
 import shutil
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.claude
 TEST_USER = "ocstandin"
 EDIT_PROMPT = "Create test.txt with content hi"
 NO_TOOLS_MODEL = "hf.co/bartowski/gemma-2-2b-it-GGUF:Q4_K_M"
+#: What Claude Code writes into its transcript when a stream breaks its content-block bookkeeping (its
+#: StreamMalformedEventError, "Content block not found" for a stop of an index never started).
+STREAM_BROKEN = "API Error: Part of the response never arrived"
 QUIET_CLAUDE = {
     "CLAUDE_CODE_MAX_RETRIES": "0",
     "DISABLE_TELEMETRY": "1",
@@ -60,14 +64,14 @@ def workspace(test_user):
     shutil.rmtree(root)
 
 
-def standin_with(tmp_path, models, **env):
-    server = start_standin(tmp_path / "standin", env=env)
+def standin_with(tmp_path, models, version="0.32.15", **env):
+    server = start_standin(tmp_path / "standin", version=version, env=env)
     for model in models:
         assert server.cli("pull", model).returncode == 0
     return server
 
 
-def run_claude(claude, workspace, server, model, user=TEST_USER):
+def run_claude(claude, workspace, server, model, user=TEST_USER, extra=()):
     env = {
         "HOME": str(workspace / "home"),
         "PATH": "/usr/bin:/bin",
@@ -78,14 +82,15 @@ def run_claude(claude, workspace, server, model, user=TEST_USER):
     }
     command = [
         "timeout", "90", "runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()),
-        claude, "-p", EDIT_PROMPT, "--model", model,
+        claude, "-p", EDIT_PROMPT, "--model", model, *extra,
         "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions",
     ]  # fmt: skip
     return subprocess.run(command, cwd=workspace / "project", capture_output=True, text=True, check=False)
 
 
-def test_edit_test_passes_with_bearer_auth_and_only_the_chosen_model(claude, workspace, tmp_path):
-    server = standin_with(tmp_path, ["glm-4.7-flash"], OLLAMA_CONTEXT_LENGTH="64000")
+@pytest.mark.parametrize("version", ["0.18.0", "0.32.15"])
+def test_edit_test_passes_with_bearer_auth_and_only_the_chosen_model(claude, workspace, tmp_path, version):
+    server = standin_with(tmp_path, ["glm-4.7-flash"], version, OLLAMA_CONTEXT_LENGTH="64000")
     try:
         result = run_claude(claude, workspace, server, "glm-4.7-flash")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -100,6 +105,35 @@ def test_edit_test_passes_with_bearer_auth_and_only_the_chosen_model(claude, wor
         assert all(
             r["headers"]["user-agent"].startswith(f"claude-cli/{CLAUDE_CODE_VERSION}") for r in inference
         )
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("version", "broken"), [("0.16.3", True), ("0.18.0", False), ("0.32.15", False)])
+def test_thinking_then_tool_use_stream_breaks_claude_code_before_0_18(claude, workspace, tmp_path, version, broken):
+    """
+    0.16.3 streams glm-4.7-flash's tool_use at the open thinking block's index, then stops an index never started
+    (anthropic/anthropic.go@v0.16.3:850-956, fixed by f3f31a8 in 0.18.0). The pinned Claude Code has already run
+    the tool when the bad stop arrives: it records an API error in the transcript, but the file is written and
+    `claude -p` exits 0, so only the transcript (stream-json) shows the break.
+    """
+    server = standin_with(tmp_path, ["glm-4.7-flash"], version, OLLAMA_CONTEXT_LENGTH="64000")
+    try:
+        result = run_claude(
+            claude, workspace, server, "glm-4.7-flash", extra=("--output-format", "stream-json", "--verbose")
+        )
+        transcript = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        texts = [
+            block.get("text", "")
+            for event in transcript
+            if event.get("type") == "assistant"
+            for block in event["message"]["content"]
+        ]
+        assert any(STREAM_BROKEN in text for text in texts) is broken, texts
+        assert "thinking" in {b["type"] for e in transcript if e.get("type") == "assistant"
+                              for b in e["message"]["content"]}, "glm-4.7-flash thinks before its tool call"
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert (workspace / "project" / "test.txt").read_text().strip() == "hi"
     finally:
         server.stop()
 

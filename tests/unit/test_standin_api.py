@@ -11,6 +11,7 @@ import pytest
 from ollama_claude.lab.standin_server import start_standin
 
 TOOL_SAFE_CONTEXT = {"OLLAMA_CONTEXT_LENGTH": "64000"}
+LAB_DEFAULT = "0.32.15"  # start_standin's default release
 WRITE_TOOL = {
     "name": "Write",
     "description": "Write a file",
@@ -64,7 +65,7 @@ def test_liveness_and_version(http):
     assert root.headers["content-type"] == "text/plain; charset=utf-8"
     head = http.head("/")
     assert head.status_code == 200 and head.content == b""
-    assert http.get("/api/version").json() == {"version": "0.16.3"}
+    assert http.get("/api/version").json() == {"version": LAB_DEFAULT}
     assert "server" not in http.get("/").headers
 
 
@@ -225,6 +226,7 @@ def test_ps_lists_models_used_for_inference_with_context_in_effect(http):
 
 
 def test_signin_switch_file_flips_api_me(http, standin):
+    (standin.home / ".ollama/standin-ollama-com-reachable").touch()
     unauthorized = http.post("/api/me")
     assert unauthorized.status_code == 401
     body = unauthorized.json()
@@ -242,14 +244,16 @@ def test_signin_switch_file_flips_api_me(http, standin):
 
 
 def test_cloud_model_needs_signin_for_inference(http, standin):
-    assert pull_lines(http, "glm-5:cloud")[-1] == {"status": "success"}
+    assert pull_lines(http, "glm-5.2:cloud")[-1] == {"status": "success"}
     (cloud,) = http.get("/api/tags").json()["models"]
-    assert cloud["remote_model"] == "glm-5"
-    refused = messages(http, "glm-5:cloud", "hello")
+    assert cloud["remote_model"] == "glm-5.2"
+    (standin.home / ".ollama/standin-ollama-com-reachable").touch()
+    refused = messages(http, "glm-5.2:cloud", "hello")
     assert refused.status_code == 401
     assert refused.json()["error"] == "unauthorized" and "signin_url" in refused.json()
     (standin.home / ".ollama/standin-signed-in").touch()
-    assert messages(http, "glm-5:cloud", "hello").json()["type"] == "message"
+    assert messages(http, "glm-5.2:cloud", "hello").json()["type"] == "message"
+    assert pull_lines(http, "glm-5:cloud")[-1] == {"error": "pull model manifest: file does not exist"}
 
 
 def test_messages_errors_are_anthropic_shaped(http):
@@ -333,8 +337,8 @@ def test_short_context_breaks_tool_calls_like_issue_13820(tmp_path):
                 client, "glm-4.7-flash", "Create test.txt with content hi", tools=[WRITE_TOOL]
             ).json()
         assert body["stop_reason"] == "end_turn"
-        assert [b["type"] for b in body["content"]] == ["text"]
-        assert body["content"][0]["text"].startswith("<tool_call>Write")
+        assert [b["type"] for b in body["content"]] == ["thinking", "text"]
+        assert body["content"][1]["text"].startswith("<tool_call>Write")
         assert "tool call parsing failed" in server.server_log()
     finally:
         server.stop()

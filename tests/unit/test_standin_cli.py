@@ -17,17 +17,17 @@ def standin(tmp_path):
 
 
 def test_version_reachable_unreachable_and_mismatched(standin, tmp_path):
-    assert standin.cli("-v").stdout == "ollama version is 0.16.3\n"
+    assert standin.cli("-v").stdout == "ollama version is 0.32.15\n"
     assert standin.cli("--version").returncode == 0
     unreachable = standin.cli("-v", env={"OLLAMA_HOST": f"127.0.0.1:{free_port()}"})
     assert unreachable.stdout == (
-        "Warning: could not connect to a running Ollama instance\nWarning: client version is 0.16.3\n"
+        "Warning: could not connect to a running Ollama instance\nWarning: client version is 0.32.15\n"
     )
     old_client = tmp_path / "ollama-0.15.2"
     old_client.write_text(baked_standin("0.15.2"))
     old_client.chmod(0o755)
     mismatch = subprocess.run([old_client, "-v"], env=standin.env, capture_output=True, text=True, check=True)
-    assert mismatch.stdout == "ollama version is 0.16.3\nWarning: client version is 0.15.2\n"
+    assert mismatch.stdout == "ollama version is 0.32.15\nWarning: client version is 0.15.2\n"
 
 
 def test_pull_progress_list_show_ps_rm(standin):
@@ -65,6 +65,9 @@ def test_errors_go_to_stderr_with_exit_1(standin):
 
 
 def test_signin_and_signout(standin):
+    offline = standin.cli("signin")
+    assert (offline.returncode, offline.stderr) == (1, "Error: account unavailable\n"), "the lab is offline"
+    (standin.home / ".ollama/standin-ollama-com-reachable").touch()
     signin = standin.cli("signin")
     assert signin.returncode == 0
     assert signin.stdout.startswith("You need to be signed in to Ollama to run Cloud models.\n")

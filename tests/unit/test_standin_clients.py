@@ -21,9 +21,16 @@ WEATHER_TOOL = {
 }
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    server = start_standin(tmp_path_factory.mktemp("standin"), env={"OLLAMA_CONTEXT_LENGTH": "64000"})
+#: The releases the lab packages: below the toolkit's floor, the floor, the default.
+VERSIONS = ["0.16.3", "0.18.0", "0.32.15"]
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def standin(request, tmp_path_factory):
+    server = start_standin(
+        tmp_path_factory.mktemp("standin"), version=request.param, env={"OLLAMA_CONTEXT_LENGTH": "64000"}
+    )
+    server.version = request.param
     yield server
     server.stop()
 
@@ -76,7 +83,7 @@ def test_ollama_ps_and_plain_version(ollama_client, anthropic_client, standin):
         model="qwen3-coder", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
     )
     assert [m.model for m in ollama_client.ps().models] == ["qwen3-coder:latest"]
-    assert httpx.get(standin.url + "/api/version").json() == {"version": "0.16.3"}
+    assert httpx.get(standin.url + "/api/version").json() == {"version": standin.version}
 
 
 def test_anthropic_seed_tool_example(anthropic_client):

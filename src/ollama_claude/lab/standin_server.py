@@ -93,7 +93,7 @@ class StandinServer:
 def start_standin(
     home: Path,
     *,
-    version: str = "0.16.3",
+    version: str = "0.32.15",
     env: dict[str, str] | None = None,
     timeout: float = 10,
 ) -> StandinServer:
