@@ -17,11 +17,22 @@ from ipaddress import ip_address, ip_network
 from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pyinfra.api.exceptions import PyinfraError
 
-#: Ollama added what Claude Code needs for tools (Anthropic /v1/messages with tools, GLM fixes) in 0.15.
-MIN_OLLAMA_VERSION = Version("0.15")
+#: Before 0.18.0 a thinking model's tool call comes right after an unclosed thinking block that shares its index
+#: (anthropic/anthropic.go@v0.16.3:850-909, fixed by f3f31a8 in v0.18.0): Claude Code rejects the stream.
+MIN_OLLAMA_VERSION = Version("0.18.0")
+#: From 0.30.0 a GGUF import takes tools/thinking from its embedded chat template (server/images.go@v0.30.0).
+MIN_OLLAMA_GGUF_TOOLS = Version("0.30.0")
 #: Below this context length Ollama shifts the context and tool calls break (ollama/ollama#13820).
 MIN_TOOL_CONTEXT = 64000
 #: Keys of ours live under these prefixes; an unknown key there is a typo, not someone else's data.
@@ -35,8 +46,17 @@ _MODEL_RE = re.compile(
     r"(?:@(?:sha256:)?(?P<digest>[0-9a-f]{64}))?$"
 )
 _ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_DURATION_RE = re.compile(r"^(-1|0|\d+(\.\d+)?(ns|us|ms|s|m|h)?)$")
+# OLLAMA_KEEP_ALIVE as envconfig/config.go@v0.32.15:129-137 reads it: Go's time.ParseDuration, else whole
+# seconds (strconv.ParseInt); anything else is silently ignored by the server, so it is refused here.
+_GO_DURATION_RE = re.compile(r"^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$")
+_WHOLE_SECONDS_RE = re.compile(r"^[-+]?\d+$")
 _HF_PREFIXES = ("hf.co/", "huggingface.co/")
+# A Hugging Face GGUF import: hf.co/<user>/<repository>[:<quantization>] (repository names keep their case).
+_GGUF_RE = re.compile(
+    r"^(?P<name>(?:hf\.co|huggingface\.co)/[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?::(?P<tag>[A-Za-z0-9][A-Za-z0-9._-]{0,127}))?"
+    r"(?:@(?:sha256:)?(?P<digest>[0-9a-f]{64}))?$"
+)
 
 #: Environment the drop-in manages itself; ``ollama_environment`` may not override it.
 MANAGED_OLLAMA_ENV = ("OLLAMA_HOST", "OLLAMA_CONTEXT_LENGTH", "OLLAMA_KEEP_ALIVE", "OLLAMA_MODELS")
@@ -57,12 +77,7 @@ class ModelRef(BaseModel):
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:
-        if any(text.startswith(prefix) for prefix in _HF_PREFIXES):
-            raise ValueError(
-                f"{text!r} is a Hugging Face GGUF import: it has no tools template, so Claude Code's Edit/Bash "
-                "cannot work; use a library model (`ollama pull <name>`) such as glm-4.7-flash"
-            )
-        match = _MODEL_RE.match(text.strip())
+        match = _MODEL_RE.match(text.strip()) or _GGUF_RE.match(text.strip())
         if not match:
             raise ValueError(f"{text!r} is not a library model reference (name[:tag][@sha256:<digest>])")
         return cls(name=match["name"], tag=match["tag"] or "latest", digest=match["digest"])
@@ -71,6 +86,11 @@ class ModelRef(BaseModel):
     def full(self) -> str:
         """``name:tag``, the form the server's /api/tags lists."""
         return f"{self.name}:{self.tag}"
+
+    @property
+    def is_gguf_import(self) -> bool:
+        """A Hugging Face GGUF reference (``hf.co/<user>/<repo>``): tools only from its embedded template."""
+        return self.name.startswith(_HF_PREFIXES)
 
     @property
     def is_cloud(self) -> bool:
@@ -112,7 +132,7 @@ class Settings(BaseModel):
 
     # --- Ollama install and service -------------------------------------------------------------------------
     ollama_enabled: bool = Field(True, description="Install and run Ollama on this host (off: use a remote one)")
-    ollama_version: str = Field("0.16.3", description="Pinned Ollama release (>= 0.15)")
+    ollama_version: str = Field("0.32.15", description="Pinned Ollama release (>= 0.18.0)")
     ollama_download_url: str = Field(
         "https://github.com/ollama/ollama/releases/download",
         description="Release base URL: archives and sha256sum.txt are fetched from <url>/v<version>/",
@@ -122,6 +142,10 @@ class Settings(BaseModel):
     )
     ollama_sha256: dict[str, str] = Field(
         default_factory=dict, description="Pinned sha256 per archive file name; overrides sha256sum.txt"
+    )
+    ollama_install_zstd: bool = Field(
+        True, description="Linux: install zstd with the host's package manager when missing (releases are .tar.zst "
+        "only); off: fail the host up front"
     )
     ollama_context_length: int = Field(64000, description="OLLAMA_CONTEXT_LENGTH (64000 or 128000 for tools)")
     ollama_host: str = Field("127.0.0.1", description="Bind address; a LAN address needs ollama_allow_lan")
@@ -145,7 +169,7 @@ class Settings(BaseModel):
         default_factory=lambda: ["glm-4.7-flash"], description="Library models: name[:tag][@sha256:digest]"
     )
     ollama_cloud_models: list[str] = Field(
-        default_factory=list, description="Cloud models (e.g. glm-5:cloud); need `ollama signin`"
+        default_factory=list, description="Cloud models (e.g. glm-5.2:cloud); need `ollama signin`"
     )
     ollama_default_model: str | None = Field(None, description="Default model (first of ollama_models)")
     ollama_prune: bool = Field(False, description="Remove models that are not declared")
@@ -244,8 +268,8 @@ class Settings(BaseModel):
     def _tools_capable(cls, value: str) -> str:
         if Version(value) < MIN_OLLAMA_VERSION:
             raise ValueError(
-                f"{value} is below {MIN_OLLAMA_VERSION}: Claude Code's tool use needs Ollama 0.15+ "
-                "(Anthropic /v1/messages with tools)"
+                f"{value} is below {MIN_OLLAMA_VERSION}: Claude Code's tool calls after thinking are malformed "
+                f"before {MIN_OLLAMA_VERSION} (its Edit/Bash fail with thinking models such as glm-4.7-flash)"
             )
         return value
 
@@ -304,9 +328,13 @@ class Settings(BaseModel):
     @field_validator("ollama_keep_alive")
     @classmethod
     def _duration(cls, value: str) -> str:
-        if not _DURATION_RE.match(str(value)):
-            raise ValueError(f"{value!r} is not a duration like 5m, 1h, 0 or -1")
-        return str(value)
+        text = str(value)
+        if not (_GO_DURATION_RE.match(text) or _WHOLE_SECONDS_RE.match(text)):
+            raise ValueError(
+                f"{value!r} is not what Ollama accepts: a Go duration (30m, 1h30m, 90s; -1 = forever) or whole "
+                "seconds (1800); Ollama would ignore it and unload models after 5m"
+            )
+        return text
 
     @field_validator("ollama_environment")
     @classmethod
@@ -320,9 +348,15 @@ class Settings(BaseModel):
 
     @field_validator("ollama_models", "ollama_cloud_models")
     @classmethod
-    def _model_refs(cls, value: list[str]) -> list[str]:
+    def _model_refs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        version = info.data.get("ollama_version")  # None when the version itself was invalid
         for item in value:
-            ModelRef.parse(item)
+            if ModelRef.parse(item).is_gguf_import and version and Version(version) < MIN_OLLAMA_GGUF_TOOLS:
+                raise ValueError(
+                    f"{item!r} is a Hugging Face GGUF import: Ollama {version} gives such imports no tools "
+                    f"capability (from {MIN_OLLAMA_GGUF_TOOLS} they take it from their chat template); raise "
+                    f"ollama_version to {MIN_OLLAMA_GGUF_TOOLS} or later, or use a library model such as glm-4.7-flash"
+                )
         return value
 
     @field_validator(
@@ -379,6 +413,7 @@ class Settings(BaseModel):
         for model in self.ollama_models:
             if ModelRef.parse(model).is_cloud:
                 raise ValueError(f"ollama_models: {model!r} is a cloud model; list it in ollama_cloud_models")
+
         for model in self.ollama_cloud_models:
             if not ModelRef.parse(model).is_cloud:
                 raise ValueError(f"ollama_cloud_models: {model!r} does not end in :cloud or -cloud")
@@ -427,18 +462,12 @@ class Settings(BaseModel):
     @property
     def base_url(self) -> str:
         """Where Claude Code finds Ollama: the option, else this host's own server on its bind address."""
-        if self.ollama_base_url:
-            return self.ollama_base_url
-        host = self.ollama_host
-        if ip_address(host).is_unspecified:
-            host = "127.0.0.1"
-        return f"http://{host}:{self.ollama_port}"
+        return self.ollama_base_url or self.listen_url
 
     @property
     def litellm_url(self) -> str:
         """The LiteLLM proxy's URL on this host."""
-        host = f"[{self.claude_litellm_host}]" if ":" in self.claude_litellm_host else self.claude_litellm_host
-        return f"http://{host}:{self.claude_litellm_port}"
+        return f"http://{host_port(self.claude_litellm_host, self.claude_litellm_port)}"
 
     @property
     def claude_base_url(self) -> str:
@@ -455,8 +484,15 @@ class Settings(BaseModel):
     @property
     def listen_url(self) -> str:
         """The local server's own URL, as seen from the host it runs on."""
-        host = "127.0.0.1" if ip_address(self.ollama_host).is_unspecified else self.ollama_host
-        return f"http://{host}:{self.ollama_port}"
+        bound = ip_address(self.ollama_host)  # loopback for a wildcard bind, as ConnectableHost (config.go@v0.32.15:62-80)
+        host = ("::1" if bound.version == 6 else "127.0.0.1") if bound.is_unspecified else self.ollama_host
+        return f"http://{host_port(host, self.ollama_port)}"
+
+    @property
+    def bind_address(self) -> str:
+        """OLLAMA_HOST as the server parses it (envconfig/config.go@v0.32.15:22-60, net.SplitHostPort): an
+        IPv6 address needs brackets, ``[::1]:11434``; unbracketed, Ollama falls back to 127.0.0.1."""
+        return host_port(self.ollama_host, self.ollama_port)
 
     @property
     def context_warning(self) -> str | None:
@@ -480,6 +516,11 @@ class Settings(BaseModel):
             "claude_code_registry is not set and npm is not configured on this machine: set it to your npm "
             "registry or mirror URL"
         )
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port`` with an IPv6 address in brackets, as URLs and OLLAMA_HOST need it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 ROLES = ("haiku", "sonnet", "opus", "subagent")

@@ -14,8 +14,8 @@ host=$1 url=$2 model=$3 retries=$4 pin=${5:-}
 body=$(printf '{"model":"%s","stream":true}' "$model")
 
 # Reads curl's NDJSON stream plus two trailer lines (HTTP status, curl exit code).
-# Exit 0: success; 1: permanent failure; 2: transient failure; 3: the model store is full (the reason is
-# written to $reason_file; for 3, the model's size on its second line).
+# Exit 0: success; 1: permanent failure; 2: transient failure; 3: the model store is full; 4: the model needs a
+# newer Ollama (the reason is written to $reason_file; for 3, the model's size on its second line).
 pull_once() {
     { curl -sS -N --connect-timeout 10 -X POST -H 'Content-Type: application/json' --data "$body" \
         -w '\n__HTTP_STATUS__%{http_code}\n' "$url/api/pull" 2>&1; echo "__CURL_EXIT__$?"; } |
@@ -23,13 +23,28 @@ pull_once() {
         function field(name,    rest) {
             if (!match($0, "\"" name "\"[ \t]*:[ \t]*")) return ""
             rest = substr($0, RSTART + RLENGTH)
-            if (substr(rest, 1, 1) == "\"") {
-                rest = substr(rest, 2)
-                # JSON strings here carry no escaped quotes worth keeping: stop at the closing quote
-                return substr(rest, 1, index(rest, "\"") - 1)
-            }
+            if (substr(rest, 1, 1) == "\"") return json_string(substr(rest, 2))
             match(rest, /^[0-9]+/)
             return substr(rest, 1, RLENGTH)
+        }
+        # The rest of a JSON string up to its closing quote, escapes decoded: registry errors quote JSON
+        # bodies (\"), and Go escapes <, > and & as \u003c, \u003e, \u0026.
+        function json_string(text,    out, i, c, code) {
+            out = ""
+            for (i = 1; i <= length(text); i++) {
+                c = substr(text, i, 1)
+                if (c == "\"") return out
+                if (c == "\\") {
+                    c = substr(text, ++i, 1)
+                    if (c == "n" || c == "t" || c == "r") c = " "
+                    else if (c == "u") {
+                        code = tolower(substr(text, i + 1, 4)); i += 4
+                        c = code == "003c" ? "<" : code == "003e" ? ">" : code == "0026" ? "\\&" : code == "0027" ? "\047" : "?"
+                    }
+                }
+                out = out c
+            }
+            return out
         }
         function now(    previous) { srand(); previous = srand(); return previous }  # POSIX: time of day
         function size(bytes) {
@@ -69,7 +84,10 @@ pull_once() {
                 print size(needed) > reason_file
                 exit 3
             }
-            if (failure ~ /file does not exist|invalid model name|: 40[0-9]:/ || (http >= 400 && http < 500))
+            # 412 "requires a newer version of Ollama" (the registry, server/images.go@v0.32.15:1309-1346) and
+            # "requires MLX support" (images.go@v0.32.15:1030): no retry helps, a newer Ollama does
+            if (failure ~ /: 412:|requires a newer version of Ollama|requires MLX support/) exit 4
+            if (failure ~ /file does not exist|invalid model name|: 4[0-9][0-9]:/ || (http >= 400 && http < 500))
                 exit 1
             exit 2
         }'
@@ -99,7 +117,9 @@ while :; do
         delay=$((delay * 2)); [ "$delay" -gt 60 ] && delay=60
         continue
     fi
-    if [ "$result" -eq 1 ]; then
+    if [ "$result" -eq 4 ]; then
+        fix="raise ollama_version (this model needs a newer Ollama than the one installed) and run the deploy again"
+    elif [ "$result" -eq 1 ]; then
         fix="check the model name in ollama_models against ollama.com/library"
     else
         reason="$reason (after $((attempt + 1)) attempts)"
@@ -110,8 +130,17 @@ while :; do
 done
 
 colon='[[:space:]]*:[[:space:]]*'
-if [ -n "$pin" ] && ! curl -sS "$url/api/tags" | grep -q "\"name\"$colon\"$model\"[^}]*\"digest\"$colon\"$pin\""; then
-    echo "$host: ollama_models: $model@sha256:$pin is pinned but the registry served another manifest;" \
-        "fix: update the pinned digest in ollama_models (or drop it to follow the tag)" >&2
-    exit 1
+if [ -n "$pin" ]; then
+    served=$(curl -sS "$url/api/tags" | grep -o "\"name\"$colon\"$model\"[^}]*\"digest\"$colon\"[0-9a-f]*\"" |
+        sed -n 's/.*"digest"[[:space:]]*:[[:space:]]*"\([0-9a-f]*\)"$/\1/p')
+    if [ "$served" != "$pin" ]; then
+        # From 0.19.0 the server stores the manifest byte for byte as served (commit 3824e38); up to 0.18 it
+        # re-serialised it, so a digest recorded there differs from today's for the very same model.
+        echo "$host: ollama_models: $model@sha256:$pin is pinned but the server lists sha256:${served:-none} after" \
+            "the pull; either the registry published another manifest, or the pin was recorded on Ollama 0.18 or" \
+            "older, whose re-serialised manifests have other digests than 0.19 and later store; fix: check the" \
+            "model, then re-pin to $model@sha256:${served:-<digest from ollama list>} (or drop the pin to follow" \
+            "the tag)" >&2
+        exit 1
+    fi
 fi

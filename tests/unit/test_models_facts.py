@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ollama_claude.models.facts import ModelCapabilities, OllamaModels, OllamaSignin
+from ollama_claude.models.facts import ModelCapabilities, ModelShow, OllamaModels, OllamaSignin
 from ollama_claude.models.operations import model_name, needs_pull
 from ollama_claude.settings import ModelRef, SettingsError, parse_settings
 
@@ -38,9 +38,10 @@ def test_malformed_references_are_refused(text: str) -> None:
         ModelRef.parse(text)
 
 
-def test_hugging_face_import_is_refused_with_the_reason() -> None:
-    with pytest.raises(SettingsError, match="ollama_models.*Hugging Face GGUF import: it has no tools template"):
-        parse_settings({"ollama_models": ["hf.co/unsloth/GLM-4.7-Flash-GGUF:Q4_K_M"]}, "gpu1")
+def test_hugging_face_import_is_refused_below_030_with_the_reason() -> None:
+    with pytest.raises(SettingsError, match="ollama_models.*Hugging Face GGUF import: Ollama 0.18.0 gives"):
+        parse_settings({"ollama_models": ["hf.co/unsloth/GLM-4.7-Flash-GGUF:Q4_K_M"], "ollama_version": "0.18.0"},
+                       "gpu1")
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,26 @@ def test_capabilities_fact_reads_show_and_is_unknown_for_a_missing_model() -> No
 
 def test_signin_fact_reads_api_me() -> None:
     link = "https://ollama.com/connect?name=gpu1&key=abc"
-    assert OllamaSignin().process(answer('{"name":"dev"}', 200)) == {"signed_in": True, "signin_url": None}
+    assert OllamaSignin().process(answer('{"name":"dev"}', 200)) == {
+        "signed_in": True, "signin_url": None, "unreachable": False}
     unauthorized = answer(json.dumps({"error": "unauthorized", "signin_url": link}), 401)
-    assert OllamaSignin().process(unauthorized) == {"signed_in": False, "signin_url": link}
-    assert OllamaSignin().process(["__HTTP_STATUS__000"]) == {"signed_in": None, "signin_url": None}
+    assert OllamaSignin().process(unauthorized) == {"signed_in": False, "signin_url": link, "unreachable": False}
+    assert OllamaSignin().process(["__HTTP_STATUS__000"]) == {
+        "signed_in": None, "signin_url": None, "unreachable": False}
+
+
+@pytest.mark.parametrize(("body", "status"), [("null", 200), ('{"error":"account unavailable"}', 503),
+                                              ('{"name":""}', 200), ("{}", 200)])
+def test_signin_fact_is_unreachable_not_signed_in_without_an_account_name(body: str, status: int) -> None:
+    """200 null (0.15-0.23.1) and 503 (0.23.2+) are what /api/me answers when ollama.com cannot be reached."""
+    assert OllamaSignin().process(answer(body, status)) == {"signed_in": False, "signin_url": None, "unreachable": True}
+
+
+def test_show_fact_reads_num_ctx_and_the_trained_context() -> None:
+    body = json.dumps({"capabilities": ["completion", "tools"], "parameters": "temperature 1\nnum_ctx 4096",
+                       "model_info": {"general.architecture": "glm4moelite", "glm4moelite.context_length": 202752}})
+    shown = ModelShow().process(answer(body, 200))
+    assert (shown.capabilities, shown.num_ctx, shown.trained_context) == (["completion", "tools"], 4096, 202752)
+    assert shown.context_in_effect(64000) == 4096
+    plain = ModelShow().process(answer('{"capabilities":["tools"],"model_info":{}}', 200))
+    assert (plain.num_ctx, plain.trained_context, plain.context_in_effect(64000)) == (None, None, 64000)

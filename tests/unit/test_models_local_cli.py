@@ -131,6 +131,6 @@ def test_pinned_digest_mismatch_repulls_and_an_unservable_pin_fails(
     assert pulls(standin) == ["qwen3:latest", "qwen3:latest"]
     unservable = deploy(tmp_path, standin, [f"qwen3@sha256:{old}"])
     assert unservable.returncode != 0
-    assert (
-        f"qwen3:latest@sha256:{old} is pinned but the registry served another manifest" in unservable.stderr
+    assert f"qwen3:latest@sha256:{old} is pinned but the server lists sha256:{new} after the pull" in (
+        unservable.stderr
     )

@@ -169,7 +169,36 @@ def test_pinned_digest_is_verified_after_the_pull(ollama: ScriptedOllama) -> Non
     assert pull(ollama.url, pin=DIGEST).returncode == 0
     mismatch = pull(ollama.url, pin="e" * 64)
     assert mismatch.returncode == 1
-    assert "is pinned but the registry served another manifest" in mismatch.stderr
+    assert f"is pinned but the server lists sha256:{DIGEST} after the pull" in mismatch.stderr
+    assert "recorded on Ollama 0.18 or older" in mismatch.stderr
+    assert f"re-pin to {MODEL}@sha256:{DIGEST}" in mismatch.stderr
+
+
+def test_a_newer_ollama_needed_is_permanent_and_says_raise_the_version(ollama: ScriptedOllama) -> None:
+    # The registry's 412 body is JSON, quoted inside the stream's error string (server/images.go@v0.32.15:1346).
+    body = '{"errors":[{"code":"PRECONDITION","message":"requires a newer version of Ollama \u003e= 0.33"}]}'
+    ollama.responses["/api/pull"] = [ndjson({"status": "pulling manifest"},
+                                            {"error": f"pull model manifest: 412: {body}"})]
+    result = pull(ollama.url)
+    assert result.returncode == 1 and ollama.paths("/api/pull") == 1  # not retried as transient
+    assert f"failed: pull model manifest: 412: {body.replace(chr(92) + 'u003e', '>')}; fix: raise ollama_version" in (
+        result.stderr
+    )
+
+
+def test_an_mlx_model_without_the_runtime_is_permanent(ollama: ScriptedOllama) -> None:
+    text = "this model requires MLX support, but the MLX runtime is not available"
+    ollama.responses["/api/pull"] = [ndjson({"status": "pulling manifest"}, {"error": text})]
+    result = pull(ollama.url)
+    assert result.returncode == 1 and ollama.paths("/api/pull") == 1
+    assert f"failed: {text}; fix: raise ollama_version" in result.stderr
+
+
+def test_error_text_with_escaped_quotes_is_kept_whole(ollama: ScriptedOllama) -> None:
+    ollama.responses["/api/pull"] = [ndjson({"error": 'pull model manifest: 403: {"errors":[{"message":"denied"}]}'})]
+    result = pull(ollama.url)
+    assert result.returncode == 1
+    assert 'failed: pull model manifest: 403: {"errors":[{"message":"denied"}]}; fix:' in result.stderr
 
 
 def host_command(operation: object, facts: dict, **kwargs: object) -> str:
@@ -193,12 +222,26 @@ def test_tools_check_on_the_host(ollama: ScriptedOllama, capabilities: list[str]
 def test_signin_check_on_the_host_reports_the_servers_signin_url(ollama: ScriptedOllama) -> None:
     link = "https://ollama.com/connect?name=gpu1&key=c3NoLWVkMjU1MTk"
     ollama.responses["/api/me"] = [(401, "application/json", json.dumps({"error": "unauthorized", "signin_url": link}))]
-    command = host_command(operations.cloud_signed_in, {"OllamaSignin": {"signed_in": None}}, base_url=ollama.url)
+    command = host_command(operations.cloud_signed_in, {"OllamaSignin": {"signed_in": None, "unreachable": False}},
+                           base_url=ollama.url)
     result = sh(command)
     assert result.returncode == 1
     assert f"run `ollama signin` as ollama on testhost and open {link} (it links" in result.stderr
     ollama.responses["/api/me"] = [(200, "application/json", '{"name":"dev"}')]
     assert sh(command).returncode == 0
+
+
+@pytest.mark.parametrize(("status", "body"), [(200, "null"), (503, '{"error":"account unavailable"}'),
+                                              (200, '{"name":""}')])
+def test_signin_check_on_the_host_tells_unreachable_from_signed_out(ollama: ScriptedOllama, status: int,
+                                                                     body: str) -> None:
+    """0.15-0.23.1 answer 200 null, 0.23.2+ 503, when ollama.com cannot be reached: neither is signed in."""
+    ollama.responses["/api/me"] = [(status, "application/json", body)]
+    command = host_command(operations.cloud_signed_in, {"OllamaSignin": {"signed_in": None, "unreachable": False}},
+                           base_url=ollama.url)
+    result = sh(command)
+    assert result.returncode == 1
+    assert "ollama.com unreachable from testhost" in result.stderr and "ollama signin" not in result.stderr
 
 
 def test_prune_deletes_through_the_api_and_names_the_model(ollama: ScriptedOllama) -> None:

@@ -64,7 +64,7 @@ def test_launchd_plist_is_valid_and_carries_the_environment():
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"ollama_version": "0.14.3"}, "ollama_version: 0.14.3 is below 0.15"),
+        ({"ollama_version": "0.16.3"}, "ollama_version: 0.16.3 is below 0.18.0"),
         ({"ollama_host": "0.0.0.0"}, "ollama_allow_lan"),
         ({"ollama_allowed_clients": ["10.1.0.0/33"]}, "ollama_allowed_clients"),
         ({"ollama_checksum": "maybe"}, "ollama_checksum"),

@@ -20,17 +20,42 @@ def error_for(data: dict, host: str = "gpu1") -> str:
 
 def test_defaults_are_valid_and_local():
     settings = parse_settings({}, "gpu1")
-    assert settings.ollama_version == "0.16.3"
+    assert settings.ollama_version == "0.32.15"
     assert settings.ollama_context_length == 64000
     assert settings.base_url == "http://127.0.0.1:11434"
     assert settings.default_model == "glm-4.7-flash:latest"
     assert set(settings.role_models.values()) == {"glm-4.7-flash:latest"}
 
 
-def test_version_below_015_is_refused_with_the_reason():
-    message = error_for({"ollama_version": "0.14.3"})
+@pytest.mark.parametrize("version", ["0.14.3", "0.16.3", "0.17.7"])
+def test_version_below_the_tool_floor_is_refused_with_the_reason(version):
+    message = error_for({"ollama_version": version})
     assert message.startswith("host gpu1: ollama_version:")
-    assert "tool use needs Ollama 0.15+" in message
+    assert "tool calls after thinking are malformed before 0.18.0" in message
+
+
+def test_the_floor_itself_is_accepted():
+    assert parse_settings({"ollama_version": "0.18.0"}, "gpu1").ollama_version == "0.18.0"
+
+
+@pytest.mark.parametrize("value", ["30m", "1h30m", "1.5h", "90s", "300ms", "-1", "-1m", "0", "1800", "+5m"])
+def test_keep_alive_accepts_what_ollama_parses(value):
+    assert parse_settings({"ollama_keep_alive": value}, "gpu1").ollama_keep_alive == value
+
+
+@pytest.mark.parametrize("value", ["1d", "30 m", "forever", "1h 30m", "m", ".", "1.5", "5M", ""])
+def test_keep_alive_refuses_what_ollama_would_silently_ignore(value):
+    message = error_for({"ollama_keep_alive": value})
+    assert "ollama_keep_alive" in message and "Go duration" in message
+
+
+def test_ipv6_bind_is_bracketed_in_ollama_host_and_every_url():
+    settings = parse_settings({"ollama_host": "::1"}, "gpu1")
+    assert settings.bind_address == "[::1]:11434"
+    assert settings.listen_url == settings.base_url == "http://[::1]:11434"
+    wildcard = parse_settings({"ollama_host": "::", "ollama_allow_lan": True}, "gpu1")
+    assert wildcard.bind_address == "[::]:11434" and wildcard.listen_url == "http://[::1]:11434"
+    assert parse_settings({}, "gpu1").bind_address == "127.0.0.1:11434"
 
 
 def test_unknown_own_key_suggests_the_right_one():
@@ -41,9 +66,16 @@ def test_foreign_keys_are_left_alone():
     assert parse_settings({"ssh_user": "root", "lab_extra": 1}, "gpu1").ollama_port == 11434
 
 
-def test_hugging_face_import_is_refused_with_the_reason():
-    message = error_for({"ollama_models": ["hf.co/bartowski/Qwen3-GGUF:Q4_K_M"]})
-    assert "no tools template" in message and "ollama_models" in message
+def test_hugging_face_import_is_refused_below_030_with_the_reason():
+    message = error_for({"ollama_models": ["hf.co/bartowski/Qwen3-GGUF:Q4_K_M"], "ollama_version": "0.18.0"})
+    assert "host gpu1: ollama_models:" in message
+    assert "no tools capability" in message and "raise ollama_version to 0.30.0" in message
+
+
+def test_hugging_face_import_is_accepted_from_030_the_tools_check_decides():
+    settings = parse_settings({"ollama_models": ["hf.co/bartowski/Qwen3-GGUF:Q4_K_M"]}, "gpu1")
+    (ref,) = settings.library_models
+    assert ref.is_gguf_import and ref.full == "hf.co/bartowski/Qwen3-GGUF:Q4_K_M"
 
 
 def test_lan_binding_needs_explicit_consent():

@@ -101,3 +101,12 @@ def test_root_refusal_and_timeout_get_their_own_fix():
     timeout = EditTestResult(False, 124, None, "", None)
     item = chain.edit_test_item(DEV, run(links, {"local": timeout})[0], 7)
     assert "timed out after 7 s" in item.message and "verify_timeout" in item.fix
+
+
+def test_cloud_link_blocked_by_unreachable_ollama_com_says_so_not_signin():
+    prereq = chain.Prerequisites(None, None, None, {"signed_in": False, "signin_url": None, "unreachable": True})
+    attempts, tried = run(chain.plan_links(settings(), DEV, prereq), {"local": REFUSED})
+    assert tried == ["local"]
+    item = chain.edit_test_item(DEV, attempts, 120)
+    assert "cloud: ollama.com unreachable from this host's Ollama server" in item.message
+    assert "ollama signin" not in item.message

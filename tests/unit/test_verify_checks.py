@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pyinfra.api.hiddenvalue import HiddenValue
 
+from ollama_claude.models.facts import ShownModel
 from ollama_claude.settings import ClaudeUser, parse_settings
 from ollama_claude.verify import checks
 from ollama_claude.verify.facts import (
@@ -36,7 +37,7 @@ GOOD_ENV = {
 
 def host_obs(**changes) -> checks.HostObservation:
     good = checks.HostObservation(
-        version="0.16.3",
+        version="0.32.15",
         service_env={"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_CONTEXT_LENGTH": "64000"},
         models={"glm-4.7-flash:latest": "a" * 64, "glm-5:cloud": "b" * 64},
         capabilities={"glm-4.7-flash:latest": ["completion", "tools"], "glm-5:cloud": ["completion", "tools"]},
@@ -160,10 +161,11 @@ def test_all_host_items_pass_on_a_good_host():
 
 def test_ollama_down_below_015_or_off_pin():
     assert "does not answer" in checks.check_ollama(SETTINGS, host_obs(version=None)).message
-    old = checks.check_ollama(SETTINGS, host_obs(version="0.14.3"))
-    assert old.status == "fail" and "below 0.15" in old.message and "ollama_version" in old.fix
-    drift = checks.check_ollama(SETTINGS, host_obs(version="0.15.2"))
-    assert drift.status == "fail" and "pins 0.16.3" in drift.message
+    old = checks.check_ollama(SETTINGS, host_obs(version="0.16.3"))
+    assert old.status == "fail" and "below 0.18.0" in old.message and "tool calls after thinking" in old.message
+    assert "ollama_version >= 0.18.0" in old.fix
+    drift = checks.check_ollama(SETTINGS, host_obs(version="0.18.0"))
+    assert drift.status == "fail" and "pins 0.32.15" in drift.message
 
 
 def test_context_4096_in_the_service_environment_fails():
@@ -172,6 +174,28 @@ def test_context_4096_in_the_service_environment_fails():
     assert "ollama_context_length = 64000" in result.fix
     unset = checks.check_context(SETTINGS, host_obs(service_env={}))
     assert unset.status == "fail" and "unset" in unset.message
+
+
+def test_a_models_own_num_ctx_overrides_the_service_environment():
+    shown = {"glm-4.7-flash:latest": ShownModel(["completion", "tools"], num_ctx=4096, trained_context=202752)}
+    result = checks.check_context(SETTINGS, host_obs(shown=shown, loaded={}))
+    assert result.status == "fail"
+    assert "sets its own num_ctx 4096, which overrides OLLAMA_CONTEXT_LENGTH=64000" in result.message
+    assert "without PARAMETER num_ctx" in result.fix
+
+
+def test_a_model_trained_for_less_than_64000_is_capped_there():
+    shown = {"glm-4.7-flash:latest": ShownModel(["completion", "tools"], num_ctx=None, trained_context=40960)}
+    result = checks.check_context(SETTINGS, host_obs(shown=shown, loaded={}))
+    assert result.status == "fail" and "trained for 40960 tokens" in result.message
+
+
+def test_a_model_without_its_own_num_ctx_gets_the_service_context():
+    shown = {"glm-4.7-flash:latest": ShownModel(["completion", "tools"], num_ctx=None, trained_context=202752),
+             "other:latest": ShownModel(["tools"], num_ctx=4096, trained_context=8192)}  # not declared: ignored
+    assert checks.check_context(SETTINGS, host_obs(shown=shown, loaded={})).status == "pass"
+    bigger = {"glm-4.7-flash:latest": ShownModel(["tools"], num_ctx=131072, trained_context=202752)}
+    assert checks.check_context(SETTINGS, host_obs(shown=bigger, loaded={})).status == "pass"
 
 
 def test_context_the_server_really_gave_a_loaded_model_counts():

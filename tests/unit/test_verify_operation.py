@@ -6,6 +6,7 @@ import copy
 
 from pyinfra.context import ctx_host, ctx_state
 
+from ollama_claude.models.facts import ShownModel
 from ollama_claude.settings import parse_settings
 from ollama_claude.verify import operations, report
 from ollama_claude.verify.checks import ROLE_VARS
@@ -27,11 +28,11 @@ def edit_key(model: str) -> str:
 
 
 GOOD_FACTS = {
-    "OllamaServerVersion": "0.16.3",
+    "OllamaServerVersion": "0.32.15",
     "OllamaServiceEnvironment": {"OLLAMA_CONTEXT_LENGTH": "64000"},
     "OllamaModels": {"glm-4.7-flash:latest": "a" * 64, "glm-5:cloud": "b" * 64},
-    "ModelCapabilities": {f"base_url={URL}, model=glm-4.7-flash:latest": ["completion", "tools"],
-                          f"base_url={URL}, model=glm-5:cloud": ["completion", "tools"]},
+    "ModelShow": {f"base_url={URL}, model=glm-4.7-flash:latest": ShownModel(["completion", "tools"], None, 202752),
+                  f"base_url={URL}, model=glm-5:cloud": ShownModel(["completion", "tools"], None, None)},
     "OllamaSignin": {"signed_in": False, "signin_url": "https://ollama.example/connect"},
     "LoadedModels": {"glm-4.7-flash:latest": 64000},
     "Kernel": "Linux",
@@ -88,7 +89,7 @@ def test_local_broken_cloud_signed_in_passes_on_the_cloud_model():
 
 def test_local_model_without_tools_is_a_warning_when_the_cloud_covers_it():
     facts = with_facts(OllamaSignin={"signed_in": True, "signin_url": None})
-    facts["ModelCapabilities"][f"base_url={URL}, model=glm-4.7-flash:latest"] = ["completion"]
+    facts["ModelShow"][f"base_url={URL}, model=glm-4.7-flash:latest"] = ShownModel(["completion"], None, 202752)
     commands, _, lines = run_checklist(facts)
     item3 = lines[0].items[2]
     assert commands == [] and item3.status == "warn" and "fallback cloud in use" in item3.message

@@ -131,6 +131,15 @@ def _signin_advice(base_url: str, signin_url: str, user: str, home: str) -> str:
     )
 
 
+def _unreachable_advice(base_url: str) -> str:
+    return (
+        f"{host.name}: ollama_cloud_models: ollama.com unreachable from {host.name}: the Ollama server at "
+        f"{base_url} cannot reach ollama.com to check its account (/api/me), so cloud models cannot run; fix: "
+        "allow the server outbound HTTPS to ollama.com (behind a proxy: HTTPS_PROXY in ollama_environment), "
+        "or drop ollama_cloud_models; signing in again will not help"
+    )
+
+
 @operation()
 def cloud_signed_in(base_url: str, user: str = SERVICE_USER, home: str = SERVICE_HOME) -> Iterator[str]:
     """
@@ -145,13 +154,15 @@ def cloud_signed_in(base_url: str, user: str = SERVICE_USER, home: str = SERVICE
     state = host.get_fact(OllamaSignin, base_url=base_url)
     if state["signed_in"]:
         host.noop("Ollama server signed in to ollama.com")
+    elif state["unreachable"]:
+        yield fail_host(_unreachable_advice(base_url))
     elif state["signed_in"] is False:
         yield fail_host(_signin_advice(base_url, state["signin_url"] or DEFAULT_SIGNIN_URL, user, home))
     else:
         # The server did not answer while planning (not installed yet): the host asks it once it is.
         before, after = _signin_advice(base_url, "\0", user, home).split("\0")
         yield shell_template("signin-check.sh.j2", url=f"{base_url}/api/me", before=before, after=after,
-                             default_url=DEFAULT_SIGNIN_URL)
+                             default_url=DEFAULT_SIGNIN_URL, unreachable=_unreachable_advice(base_url))
 
 
 @operation()

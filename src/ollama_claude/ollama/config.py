@@ -37,7 +37,7 @@ DROP_IN_MARKER = "# Managed by ollama-claude"
 def server_environment(settings: Settings, gpu_mode: str) -> dict[str, str]:
     """Everything the server process needs from our settings, managed keys first, extras after."""
     env = {
-        "OLLAMA_HOST": f"{settings.ollama_host}:{settings.ollama_port}",
+        "OLLAMA_HOST": settings.bind_address,
         "OLLAMA_CONTEXT_LENGTH": str(settings.ollama_context_length),
         "OLLAMA_KEEP_ALIVE": settings.ollama_keep_alive,
     }

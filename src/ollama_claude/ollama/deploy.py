@@ -42,7 +42,10 @@ def install_ollama() -> None:
     platform = operations.current_platform()
     mode = operations.gpu_mode(settings.ollama_gpu, platform)
     install = host.get_fact(OllamaInstall, binary=platform.binary)
-    previous = operations.previous_binary(install, operations.release_name(settings.ollama_version, mode))
+    name = operations.release_name(settings.ollama_version, mode)
+    previous = operations.previous_binary(install, name)
+    if platform is operations.LINUX and name not in install["releases"]:
+        operations.zstd_present(name="zstd for the .tar.zst release", install=settings.ollama_install_zstd)
     release = operations.release(
         name=f"Install Ollama {settings.ollama_version}",
         version=settings.ollama_version, download_url=settings.ollama_download_url, gpu=mode,

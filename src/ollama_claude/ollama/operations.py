@@ -25,6 +25,17 @@ from .facts import (
 )
 
 UNIT = "ollama.service"
+#: Estimated unpacked size of a release archive, as a multiple of its compressed size (disk space check).
+UNPACKED_RATIO = 3
+#: Non-interactive installs of zstd per package manager, tried in this order (Debian/Ubuntu, RHEL family, ...).
+ZSTD_INSTALLS = (
+    ("apt-get", ("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q zstd "
+                 "|| { apt-get update -q && apt-get install -y -q zstd; }")),
+    ("dnf", "dnf install -y -q zstd"),
+    ("yum", "yum install -y -q zstd"),
+    ("zypper", "zypper --non-interactive install zstd"),
+    ("apk", "apk add --no-cache zstd"),
+)
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _LINK_TMP = f"{BIN_LINK.rsplit('/', 1)[0]}/.ollama-claude-new-link"
 
@@ -79,50 +90,65 @@ def fail(message: str) -> str:
     return f"echo {shlex.quote(f'{host.name}: {message}')} >&2; exit 1"
 
 
-def _archive_sets(platform: Platform, version: str, mode: str) -> list[list[str]] | str:
-    """Candidate archive file sets, preferred first; a string is the reason there is none for this host."""
+def _archive_names(platform: Platform, version: str, mode: str) -> list[str] | str:
+    """The release's archive files this host needs; a string is the reason there are none."""
     if platform is DARWIN:
-        return [["Ollama-darwin.zip"]]
+        return ["Ollama-darwin.zip"]
     machine = host.get_fact(Arch)
     arch = _ARCHES.get(machine)
     if not arch:
         return f"no Ollama {version} release for architecture {machine!r} (only amd64 and arm64 exist)"
     stems = [f"ollama-linux-{arch}"] + ([f"ollama-linux-{arch}-rocm"] if mode == "amd" else [])
-    extensions = [".tar.zst"] if host.get_fact(Which, command="zstd") else []
-    return [[stem + ext for stem in stems] for ext in extensions + [".tgz"]]
+    # Linux releases ship only .tar.zst since v0.14.0 (commit 34d0c55); the .tgz in a release is darwin's.
+    return [f"{stem}.tar.zst" for stem in stems]
 
 
-def _verified_archives(release_url: str, sets: list[list[str]], checksum: str,
+def _verified_archives(release_url: str, names: list[str], checksum: str,
                        pinned: dict[str, str]) -> list[tuple[str, str | None]] | str:
-    """The first archive set whose sums are known (pinned, else sha256sum.txt), or why there is none."""
-    if checksum == "off":
-        return [(name, pinned.get(name)) for name in sets[0]]
-    if all(name in pinned for name in sets[0]):
-        return [(name, pinned[name]) for name in sets[0]]
+    """The archives with their sums (pinned, else sha256sum.txt), or why a sum is missing."""
+    if checksum == "off" or all(name in pinned for name in names):
+        return [(name, pinned.get(name)) for name in names]
     published = host.get_fact(OllamaReleaseSums, url=f"{release_url}/sha256sum.txt")
     if "error" in published:
         return (f"cannot read sha256sum.txt ({published['error']}); check ollama_download_url, "
                 "or pin sums in ollama_sha256")
     known = {**published["sums"], **pinned}
-    for names in sets:
-        if all(name in known for name in names):
-            return [(name, known[name]) for name in names]
-    wanted = " or ".join(", ".join(names) for names in sets)
-    return (f"{release_url}/sha256sum.txt lists no sum for {wanted}; check ollama_version and "
-            "ollama_download_url (or install zstd on the host for .tar.zst releases)")
+    if missing := [name for name in names if name not in known]:
+        return (f"{release_url}/sha256sum.txt lists no sum for {', '.join(missing)}; check ollama_version and "
+                "ollama_download_url")
+    return [(name, known[name]) for name in names]
 
 
 def _unpack(archive: str, dest: str) -> str:
-    if archive.endswith(".tar.zst"):
-        return f"zstd -dc {archive} | tar -xf - -C {dest}"
     if archive.endswith(".zip"):
         return f"ditto -x -k {archive} {dest}"
-    return f"tar -xzf {archive} -C {dest}"
+    return f"zstd -dc {archive} | tar -xf - -C {dest}"
+
+
+def _space_check(urls: list[str]) -> str:
+    """Fail before downloading when the install root's disk cannot hold the archives and their unpacked tree.
+
+    Sizes come from the server's Content-Length; the unpacked tree is estimated at UNPACKED_RATIO times the
+    archive (zstd bundles of runners unpack to about three times their size). Unknown sizes skip the check.
+    """
+    heads = " ".join(
+        f"$(curl -fsSLI --retry 2 {shlex.quote(url)} 2>/dev/null | tr -d '\\r' | "
+        "awk 'tolower($1) == \"content-length:\" { n = $2 } END { print n + 0 }')"
+        for url in urls
+    )
+    reason = (f"{host.name}: not enough disk space for Ollama under {INSTALL_ROOT}: the download and unpacked "
+              "release need about $need bytes, $free bytes are free on $dir; nothing was changed; fix: free "
+              "space there")
+    return (f"dir={INSTALL_ROOT}; while [ ! -d \"$dir\" ]; do dir=$(dirname \"$dir\"); done; "
+            f"need=0; for size in {heads}; do need=$((need + size * ({UNPACKED_RATIO} + 1))); done; "
+            "free=$(df -Pk \"$dir\" | awk 'NR == 2 { printf \"%.0f\", $4 * 1024 }'); "
+            f"[ \"$free\" -ge \"$need\" ] || {{ echo \"{reason}\" >&2; exit 1; }}")
 
 
 def _stage(platform: Platform, release_url: str, archives: list[tuple[str, str | None]], name: str):
     """Download, verify and unpack beside the live install; only a verified, complete tree is moved in."""
     stage = f"{INSTALL_ROOT}/.staging-{name}"
+    yield _space_check([f"{release_url}/{file}" for file, _ in archives])
     yield f"rm -rf {stage} && mkdir -p {stage}/tree"
     for file, expected in archives:
         url, local = f"{release_url}/{file}", f"{stage}/{file}"
@@ -164,8 +190,8 @@ def release(version: str, download_url: str, gpu: str = "auto", checksum: str = 
         return
     if name not in install["releases"]:
         release_url = f"{download_url}/v{version}"
-        sets = _archive_sets(platform, version, mode)
-        archives = sets if isinstance(sets, str) else _verified_archives(release_url, sets, checksum, sha256 or {})
+        names = _archive_names(platform, version, mode)
+        archives = names if isinstance(names, str) else _verified_archives(release_url, names, checksum, sha256 or {})
         if isinstance(archives, str):
             yield fail(archives)
             return
@@ -182,6 +208,29 @@ def release(version: str, download_url: str, gpu: str = "auto", checksum: str = 
     for old in install["releases"]:
         if old not in keep:
             yield f"rm -rf {INSTALL_ROOT}/{old}"
+
+
+@operation()
+def zstd_present(install: bool = True):
+    """
+    Make ``zstd`` available on a Linux host: every Linux release since 0.14 is a ``.tar.zst``.
+
+    + install: install it with the host's package manager; off: fail this host up front, naming it
+    """
+    if host.get_fact(Which, command="zstd"):
+        host.noop("zstd is installed")
+        return
+    if not install:
+        yield fail("zstd is missing and ollama_install_zstd is off: Linux releases of Ollama are .tar.zst only; "
+                   "fix: install zstd on the host, or set ollama_install_zstd = True")
+        return
+    for manager, command in ZSTD_INSTALLS:
+        if host.get_fact(Which, command=manager):
+            yield (f"{{ {command}; }} && command -v zstd >/dev/null || "
+                   f"{{ {fail(f'installing zstd with {manager} failed: Linux releases of Ollama are .tar.zst only; fix: make zstd installable (or install it) and run again')}; }}")
+            return
+    yield fail("zstd is missing and no known package manager (apt-get, dnf, yum, zypper, apk) was found: Linux "
+               "releases of Ollama are .tar.zst only; fix: install zstd on the host")
 
 
 def _restart_commands(platform: Platform, plist: str | None) -> tuple[str, str, str]:

@@ -99,6 +99,8 @@ def _link(name: str, settings: Settings, user: ClaudeUser, prereq: Prerequisites
 def _signin_problem(signin: dict[str, Any] | None) -> str | None:
     if signin and signin.get("signed_in"):
         return None
+    if signin and signin.get("unreachable"):
+        return "ollama.com unreachable from this host's Ollama server (/api/me): allow it outbound HTTPS"
     where = f" ({signin['signin_url']})" if signin and signin.get("signin_url") else ""
     return f"the Ollama server is not signed in{where}: run `ollama signin` as the server's user"
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from packaging.version import InvalidVersion, Version
 
 from ..claude.settings_merge import ROLE_ENV, TELEMETRY_ENV
+from ..models.facts import ShownModel
 from ..settings import MIN_OLLAMA_VERSION, MIN_TOOL_CONTEXT, ClaudeUser, ModelRef, Settings
 from .facts import JsonDocument
 
@@ -20,7 +21,7 @@ Status = Literal["pass", "fail", "warn", "skip"]
 
 #: Checklist items in the issue's order: number -> (key, title).
 ITEMS: dict[int, tuple[str, str]] = {
-    1: ("ollama", "Ollama >= 0.15 answers, version matches the pin"),
+    1: ("ollama", f"Ollama >= {MIN_OLLAMA_VERSION} answers, version matches the pin"),
     2: ("context", f"Context length in effect >= {MIN_TOOL_CONTEXT}"),
     3: ("models", "Configured models present, from the library, with tools"),
     4: ("claude_env", "Claude Code env: Bearer token, no API key, base URL reachable"),
@@ -73,6 +74,7 @@ class HostObservation:
     models: dict[str, str] | None
     capabilities: dict[str, list[str] | None] = field(default_factory=dict)
     loaded: dict[str, int] | None = None
+    shown: dict[str, ShownModel] = field(default_factory=dict)  # /api/show per declared library model
 
     @property
     def listed(self) -> set[str]:
@@ -136,8 +138,9 @@ def check_ollama(settings: Settings, obs: HostObservation) -> ItemResult:
     except InvalidVersion:
         return failed(1, f"{url} reports version {running!r}", f"reinstall the pinned Ollama: {REDEPLOY}")
     if version < MIN_OLLAMA_VERSION:
-        return failed(1, f"Ollama {running} is below {MIN_OLLAMA_VERSION}: no tool use for Claude Code",
-                      f"set ollama_version >= {MIN_OLLAMA_VERSION} and {REDEPLOY}")
+        return failed(1, f"Ollama {running} is below {MIN_OLLAMA_VERSION}: its tool calls after thinking are "
+                         "malformed, so Claude Code's Edit/Bash fail (\"Content block not found\")",
+                      f"set ollama_version >= {MIN_OLLAMA_VERSION} and {REDEPLOY} to upgrade")
     if settings.ollama_enabled and version != Version(settings.ollama_version):
         return failed(1, f"Ollama {running} runs, ollama_version pins {settings.ollama_version}",
                       f"{REDEPLOY} to install the pinned version")
@@ -156,6 +159,9 @@ def check_context(settings: Settings, obs: HostObservation) -> ItemResult:
             shown = configured or "unset (Ollama's default: 4096 below 24 GiB VRAM)"
             return failed(2, f"service OLLAMA_CONTEXT_LENGTH={shown} < {MIN_TOOL_CONTEXT}", fix)
         notes.append(f"service OLLAMA_CONTEXT_LENGTH={configured}")
+        for ref in settings.library_models:
+            if (problem := _model_context_problem(ref.full, obs.shown.get(ref.full), int(configured))):
+                return failed(2, *problem)
     for name, length in (obs.loaded or {}).items():
         if length < MIN_TOOL_CONTEXT:
             return failed(2, f"server runs {name} with context_length {length} < {MIN_TOOL_CONTEXT}", fix)
@@ -163,6 +169,21 @@ def check_context(settings: Settings, obs: HostObservation) -> ItemResult:
     if not notes:
         return failed(2, "no context length to check: remote server with no model loaded", fix)
     return passed(2, ", ".join(notes))
+
+
+def _model_context_problem(name: str, shown: ShownModel | None, configured: int) -> tuple[str, str] | None:
+    """(message, fix) when a model's own num_ctx or trained context keeps it below the tool-safe context."""
+    if shown is None or shown.context_in_effect(configured) >= MIN_TOOL_CONTEXT:
+        return None
+    in_effect = shown.context_in_effect(configured)
+    if shown.num_ctx and shown.num_ctx < configured and shown.num_ctx == in_effect:
+        message = (f"{name} sets its own num_ctx {shown.num_ctx}, which overrides OLLAMA_CONTEXT_LENGTH="
+                   f"{configured}: context in effect {in_effect} < {MIN_TOOL_CONTEXT}")
+        return message, (f"re-create {name} without PARAMETER num_ctx (or with num_ctx {MIN_TOOL_CONTEXT}), or "
+                         "declare the library model")
+    message = (f"{name} is trained for {shown.trained_context} tokens and Ollama caps its context there: "
+               f"{in_effect} < {MIN_TOOL_CONTEXT}")
+    return message, f"choose a model with a context of {MIN_TOOL_CONTEXT} or more for ollama_models/claude_model"
 
 
 def check_models(settings: Settings, obs: HostObservation) -> ItemResult:

@@ -19,7 +19,7 @@ from ..claude.deploy import user_env
 from ..claude.operations import claude_settings, managed_file, render
 from ..claude.paths import user_paths
 from ..claude.settings_merge import CONFLICTING_ENV, user_settings
-from ..models.facts import ModelCapabilities, OllamaModels, OllamaSignin
+from ..models.facts import ModelShow, OllamaModels, OllamaSignin
 from ..ollama.facts import OllamaServerVersion
 from ..settings import ClaudeUser, Settings
 from . import chain as fallback
@@ -66,12 +66,13 @@ def observe_host(settings: Settings) -> HostObservation:
     models = host.get_fact(OllamaModels, base_url=url)
     listed = {normalise(name) for name in models or {}}
     declared = [ref.full for ref in settings.library_models + settings.cloud_models]
+    shown = {name: host.get_fact(ModelShow, base_url=url, model=name) for name in declared if name in listed}
     return HostObservation(
         version=host.get_fact(OllamaServerVersion, base_url=url),
         service_env=host.get_fact(OllamaServiceEnvironment) if settings.ollama_enabled else None,
         models=models,
-        capabilities={name: host.get_fact(ModelCapabilities, base_url=url, model=name)
-                      for name in declared if name in listed},
+        capabilities={name: model.capabilities if model else None for name, model in shown.items()},
+        shown={name: model for name, model in shown.items() if model},
     )
 
 
