@@ -1,5 +1,6 @@
 """The stand-in's parsing of OLLAMA_HOST, OLLAMA_KEEP_ALIVE, context length and model names, in-process."""
 
+import hashlib
 import importlib.machinery
 import importlib.util
 import sys
@@ -77,7 +78,7 @@ def test_invalid_and_cloud_names(standin):
     assert standin.ModelName.parse("bad name") is None
     assert standin.ModelName.parse("a/b/c/d") is None
     assert standin.ModelName.parse_pull("gpt-oss:120b:cloud").shortest == "gpt-oss:120b-cloud"
-    assert standin.ModelName.parse("glm-5:cloud").is_cloud
+    assert standin.ModelName.parse("glm-5.2:cloud").is_cloud
     assert standin.ModelName.parse("gpt-oss:120b-cloud").is_cloud
     assert not standin.ModelName.parse("qwen3").is_cloud
 
@@ -98,3 +99,46 @@ def test_scripted_model_prefers_write_then_edit_and_resolves_the_working_directo
     ]
     _, text, calls = standin.scripted_reply({**request, "tools": []})
     assert calls == [] and text
+
+
+def test_since_reads_the_behaviour_table(standin, monkeypatch):
+    monkeypatch.setattr(standin, "VERSION", "0.17.8")
+    assert not standin.since("stream_closes_thinking_before_tool_use")
+    monkeypatch.setattr(standin, "VERSION", "0.18.0")
+    assert standin.since("stream_closes_thinking_before_tool_use")
+    monkeypatch.setattr(standin, "VERSION", "0.0.0")
+    assert all(standin.since(feature) for feature in standin.BEHAVIOURS), "a source build is the newest"
+
+
+def converted(standin, responses):
+    converter = standin.StreamConverter("m", 1, 1, "end_turn")
+    events = [event for response in responses for event in converter.process(response)]
+    return [(name, data.get("index"), (data.get("content_block") or {}).get("type")) for name, data in events
+            if name in ("content_block_start", "content_block_stop")]
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    ("0.32.1", [("content_block_start", 0, "text"), ("content_block_start", 0, "thinking"),
+                ("content_block_stop", 0, None)]),
+    ("0.32.2", [("content_block_start", 0, "text"), ("content_block_stop", 0, None),
+                ("content_block_start", 1, "thinking"), ("content_block_stop", 1, None)]),
+])
+def test_text_block_is_closed_before_a_thinking_block_from_0_32_2(standin, monkeypatch, version, expected):
+    """anthropic.go@v0.32.15:779-790 (794a254, ollama/ollama#17101): text first, then thinking."""
+    monkeypatch.setattr(standin, "VERSION", version)
+    assert converted(standin, [{"content": "---\n"}, {"thinking": "hmm"}, {"done": True}]) == expected
+
+
+def test_tool_result_text_like_convert_tool_result_content(standin):
+    assert standin.tool_result_text("plain") == "plain"
+    assert standin.tool_result_text([{"type": "tool_reference", "tool_name": "Read"},
+                                     {"type": "text", "text": "a"}, {"type": "image", "source": {}},
+                                     {"type": "text", "text": "b"}]) == "ab"
+    assert standin.tool_result_text(None) == "" and standin.tool_result_text({"x": 1}) == ""
+
+
+def test_system_prompt_record(standin):
+    assert standin.system_prompt_record(None) is None
+    record = standin.system_prompt_record([{"type": "text", "text": "ab"}, {"type": "text", "text": "cde"}])
+    assert record["length"] == 5 and record["blocks"] == ["ab", "cde"]
+    assert record["first_block_sha256"] == hashlib.sha256(b"ab").hexdigest()
