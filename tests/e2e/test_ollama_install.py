@@ -28,15 +28,16 @@ HOSTS = ("gpu1", "gpu2")
 ROOT = "/usr/local/lib/ollama-claude/ollama"
 MIRROR_PORT = 8111
 #: A release whose archive and checksum are valid but whose binary exits at start, as a broken build would.
-BROKEN_VERSION = "0.17.0"
+BROKEN_VERSION = "0.31.0"
+FLOOR, PIN, OLD = "0.18.0", "0.32.15", "0.16.3"  # the floor, the default pin, a release below the floor
 pytestmark = pytest.mark.lab
 
 
 def _broken_release(mirror_root: Path) -> None:
-    script = b'#!/bin/sh\necho "ollama 0.17.0: crashed at start (lab test release)" >&2\nexit 1\n'
+    script = b'#!/bin/sh\necho "ollama 0.31.0: crashed at start (lab test release)" >&2\nexit 1\n'
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("./bin/ollama")
+        info = tarfile.TarInfo("bin/ollama")
         info.size, info.mode = len(script), 0o755
         tar.addfile(info, io.BytesIO(script))
     archive = subprocess.run(["zstd", "-q", "-c"], input=buffer.getvalue(), capture_output=True, check=True).stdout
@@ -46,9 +47,21 @@ def _broken_release(mirror_root: Path) -> None:
     (target / "sha256sum.txt").write_text(f"{hashlib.sha256(archive).hexdigest()}  ./ollama-linux-amd64.tar.zst\n")
 
 
+ZSTD_FROM_THE_HOSTS_OWN_REPOSITORY = """
+set -e
+dpkg -r zstd >/dev/null
+mkdir -p /srv/lab-apt && cp /var/cache/apt/archives/zstd_*.deb /srv/lab-apt/
+cd /srv/lab-apt && deb=$(ls zstd_*.deb)
+{ dpkg-deb -f "$deb"; echo "Filename: ./$deb"; echo "Size: $(stat -c %s "$deb")"
+  echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"; echo; } > Packages
+rm -f /etc/apt/sources.list.d/* && echo 'deb [trusted=yes] file:/srv/lab-apt ./' > /etc/apt/sources.list
+rm -rf /var/lib/apt/lists/*
+"""
+
+
 @pytest.fixture(scope="module")
 def mirror(lab, tmp_path_factory):
-    """The release mirror on the lab's bridge address, with 0.14.3, 0.15.2, 0.16.3 and the broken release."""
+    """The release mirror on the lab's bridge address, with 0.16.3, 0.18.0, 0.32.15 and the broken release."""
     root = build_mirror(tmp_path_factory.mktemp("mirror"), claude_code_version=None)
     _broken_release(root)
     gateway = str(network.gateway_address(lab.require_state().subnet).ip)
@@ -58,7 +71,7 @@ def mirror(lab, tmp_path_factory):
     base = f"http://{gateway}:{MIRROR_PORT}"
     for _ in range(100):
         try:
-            urllib.request.urlopen(f"{base}/ollama/releases/download/v0.16.3/sha256sum.txt", timeout=1)
+            urllib.request.urlopen(f"{base}/ollama/releases/download/v{OLD}/sha256sum.txt", timeout=1)
             break
         except OSError:
             time.sleep(0.1)
@@ -94,11 +107,11 @@ def _pull(lab, host, model):
 
 
 def test_fresh_install_runs_the_pinned_version_from_its_own_directory(lab, deploy):
-    run = deploy(ollama_version="0.15.2")
+    run = deploy(ollama_version=FLOOR)
     assert run.rc == 0 and run.errors == 0, run
     for host in HOSTS:
-        assert _version(lab, host) == "0.15.2"
-        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/0.15.2/bin/ollama"
+        assert _version(lab, host) == FLOOR
+        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/{FLOOR}/bin/ollama"
         assert _on(lab, host, "systemctl is-enabled ollama.service") == "enabled"
         assert _on(lab, host, "id -nG ollama").split()[0] == "ollama"
         assert "OLLAMA_CONTEXT_LENGTH=64000" in _on(lab, host, "systemctl show -p Environment ollama.service")
@@ -106,7 +119,7 @@ def test_fresh_install_runs_the_pinned_version_from_its_own_directory(lab, deplo
 
 def test_rerun_changes_nothing_and_keeps_the_server_process(lab, deploy):
     pids = {host: _pid(lab, host) for host in HOSTS}
-    run = deploy(ollama_version="0.15.2")
+    run = deploy(ollama_version=FLOOR)
     assert run.rc == 0 and run.changes == 0, run
     assert {host: _pid(lab, host) for host in HOSTS} == pids
 
@@ -115,60 +128,61 @@ def test_dry_run_shows_the_upgrade_and_changes_nothing(lab, mirror):
     pids = {host: _pid(lab, host) for host in HOSTS}
     # Without -y: pyinfra only diffs (and so only --dry shows changes) when it is not told to go ahead blindly.
     argv = [str(Path(sys.executable).parent / "pyinfra"), "inventories/lab.py", DEPLOY, "--dry",
-            "--data", f"ollama_download_url={mirror[1]}", "--data", "ollama_version=0.16.3"]
+            "--data", f"ollama_download_url={mirror[1]}", "--data", f"ollama_version={PIN}"]
     run = subprocess.run(argv, cwd=REPO, env=lab.pyinfra_env(), capture_output=True, text=True, timeout=300,
                          check=False)
     assert run.returncode == 0, run.stderr
     proposed = run.stdout + run.stderr
-    assert re.search(r"Install Ollama 0\.16\.3\s+2 \(gpu1, gpu2\)", proposed), proposed
+    assert re.search(r"Install Ollama 0\.32\.15\s+2 \(gpu1, gpu2\)", proposed), proposed
     assert re.search(r"Restart Ollama if needed and wait for its version\s+2 \(gpu1, gpu2\)", proposed), proposed
     assert re.search(r"Ollama service overrides\s+-\s", proposed), proposed  # the drop-in stays as it is
     for host in HOSTS:
-        assert _version(lab, host) == "0.15.2" and _pid(lab, host) == pids[host]
-        assert _on(lab, host, f"ls {ROOT}") == "0.15.2"
+        assert _version(lab, host) == FLOOR and _pid(lab, host) == pids[host]
+        assert _on(lab, host, f"ls {ROOT}") == FLOOR
 
 
 def test_truncated_archive_fails_every_host_naming_url_and_checksum_and_keeps_the_old_version(lab, deploy, mirror):
     pids = {host: _pid(lab, host) for host in HOSTS}
-    archive = "ollama/releases/download/v0.16.3/ollama-linux-amd64.tar.zst"
+    archive = f"ollama/releases/download/v{PIN}/ollama-linux-amd64.tar.zst"
     write_faults(mirror[0], truncate=[archive])
     try:
-        run = deploy(ollama_version="0.16.3")
+        run = deploy(ollama_version=PIN)
     finally:
         (mirror[0] / FAULTS_FILE).unlink()
     assert run.rc != 0 and run.failed_hosts == set(HOSTS), run
     for host in HOSTS:
-        assert f"{host}: sha256 mismatch for {mirror[1]}/v0.16.3/ollama-linux-amd64.tar.zst: expected " in run.output
-        assert _version(lab, host) == "0.15.2" and _pid(lab, host) == pids[host]
-        assert _on(lab, host, f"ls -A {ROOT}") == "0.15.2"
+        assert f"{host}: sha256 mismatch for {mirror[1]}/v{PIN}/ollama-linux-amd64.tar.zst: expected " in run.output
+        assert _version(lab, host) == FLOOR and _pid(lab, host) == pids[host]
+        assert _on(lab, host, f"ls -A {ROOT}") == FLOOR
 
 
-def test_corrupt_archive_aborts_only_that_host_and_touches_nothing(lab, deploy, mirror):
+def test_zstd_less_host_fails_up_front_when_told_not_to_install_it_the_other_upgrades(lab, deploy):
     for host in HOSTS:
         _pull(lab, host, "qwen3")
-    gpu1_pid = _pid(lab, "gpu1")
-    archive = "ollama/releases/download/v0.16.3/ollama-linux-amd64.tar.zst"
-    write_faults(mirror[0], corrupt=[archive])
-    _on(lab, "gpu2", "mv /usr/bin/zstd /usr/bin/zstd.hidden")  # gpu2 falls back to the intact .tgz
+    gpu2_pid = _pid(lab, "gpu2")
+    _on(lab, "gpu2", "mv /usr/bin/zstd /usr/bin/zstd.hidden")
     try:
-        run = deploy(ollama_version="0.16.3")
+        run = deploy(ollama_version=PIN, ollama_install_zstd=False)
     finally:
-        (mirror[0] / FAULTS_FILE).unlink()
         _on(lab, "gpu2", "mv /usr/bin/zstd.hidden /usr/bin/zstd")
-    assert run.rc != 0, run
-    assert f"gpu1: sha256 mismatch for {mirror[1]}/v0.16.3/ollama-linux-amd64.tar.zst: expected " in run.output
-    assert _version(lab, "gpu1") == "0.15.2" and _pid(lab, "gpu1") == gpu1_pid
-    assert _on(lab, "gpu1", f"ls -A {ROOT}") == "0.15.2"  # no staging left, nothing switched
-    assert _version(lab, "gpu2") == "0.16.3" and "qwen3:latest" in _models(lab, "gpu2")
+    assert run.rc != 0 and run.failed_hosts == {"gpu2"}, run
+    assert "gpu2: zstd is missing and ollama_install_zstd is off: Linux releases of Ollama are .tar.zst only" in (
+        run.output)
+    assert _version(lab, "gpu2") == FLOOR and _pid(lab, "gpu2") == gpu2_pid
+    assert _on(lab, "gpu2", f"ls -A {ROOT}") == FLOOR  # nothing downloaded, nothing switched
+    assert _version(lab, "gpu1") == PIN and "qwen3:latest" in _models(lab, "gpu1")
+    assert _on(lab, "gpu1", f"ls {ROOT}").split() == [FLOOR, PIN]
 
 
-def test_upgrade_keeps_pulled_models_and_the_previous_release(lab, deploy):
-    run = deploy(ollama_version="0.16.3")
+def test_zstd_less_host_gets_zstd_from_its_package_manager_then_upgrades(lab, deploy):
+    """gpu2 as a host whose apt sources hold only the site's own repository, where zstd is published."""
+    _on(lab, "gpu2", ZSTD_FROM_THE_HOSTS_OWN_REPOSITORY)
+    assert _on(lab, "gpu2", "command -v zstd || echo none") == "none"
+    run = deploy(ollama_version=PIN)
     assert run.rc == 0 and run.errors == 0, run
-    for host in HOSTS:
-        assert _version(lab, host) == "0.16.3"
-        assert "qwen3:latest" in _models(lab, host)
-    assert _on(lab, "gpu1", f"ls {ROOT}").split() == ["0.15.2", "0.16.3"]
+    assert _on(lab, "gpu2", "command -v zstd") == "/usr/bin/zstd"
+    assert _version(lab, "gpu2") == PIN and "qwen3:latest" in _models(lab, "gpu2")
+    assert deploy(ollama_version=PIN).changes == 0
 
 
 def test_context_length_change_rewrites_the_drop_in_and_restarts_once(lab, deploy):
@@ -192,47 +206,31 @@ def test_version_failing_its_health_check_is_rolled_back(lab, deploy):
     assert "crashed at start" in run.output  # the journal tail names the reason
     for host in HOSTS:
         assert f"{host}: ollama {BROKEN_VERSION} did not report" in run.output
-        assert _version(lab, host) == "0.16.3"
-        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/0.16.3/bin/ollama"
+        assert _version(lab, host) == PIN
+        assert _on(lab, host, "readlink /usr/local/bin/ollama") == f"{ROOT}/{PIN}/bin/ollama"
         assert "qwen3:latest" in _models(lab, host)
 
 
-INSTALL_SH_LAYOUT = """
-set -e
-systemctl disable --now ollama.service
-rm -rf {root} /usr/local/bin/ollama /etc/systemd/system/ollama.service.d
-curl -fsSL {url}/v0.14.3/ollama-linux-amd64.tgz | tar -xzf - -C /usr/local
-cat > /etc/systemd/system/ollama.service <<UNIT
-[Unit]
-Description=Ollama Service
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/ollama serve
-User=ollama
-Group=ollama
-Restart=always
-RestartSec=3
-Environment="PATH=$PATH"
-
-[Install]
-WantedBy=default.target
-UNIT
-systemctl daemon-reload
-systemctl enable --now ollama.service
-for i in $(seq 50); do curl -fsS 127.0.0.1:11434/api/version && break; sleep 0.2; done
-"""
-
-
-def test_install_sh_layout_is_taken_over_and_upgraded(lab, deploy, mirror):
-    _on(lab, "gpu2", INSTALL_SH_LAYOUT.format(root=ROOT, url=mirror[1]))
-    assert _version(lab, "gpu2") == "0.14.3"
+def test_install_sh_host_below_the_floor_is_taken_over_and_upgraded(lab, deploy, mirror):
+    """gpu2 as install.sh leaves it (the release's own install.sh, 0.16.3), with a model pulled there."""
+    _on(lab, "gpu2", f"systemctl disable --now ollama.service; rm -rf {ROOT} /usr/local/bin/ollama "
+                     "/etc/systemd/system/ollama.service.d")
+    _on(lab, "gpu2", f"curl -fsSL {mirror[1]}/v{OLD}/install.sh | OLLAMA_DOWNLOAD_URL={mirror[1]}/v{OLD} sh; "
+                     "for i in $(seq 50); do curl -fsS 127.0.0.1:11434/api/version && break; sleep 0.2; done")
+    assert _version(lab, "gpu2") == OLD
     _pull(lab, "gpu2", "gpt-oss:20b")
-    run = deploy(ollama_version="0.16.3")
+    run = deploy(ollama_version=PIN)
     assert run.rc == 0 and run.errors == 0, run
-    assert _version(lab, "gpu2") == "0.16.3"
-    assert _on(lab, "gpu2", "readlink /usr/local/bin/ollama") == f"{ROOT}/0.16.3/bin/ollama"
+    assert _version(lab, "gpu2") == PIN
+    assert _on(lab, "gpu2", "readlink /usr/local/bin/ollama") == f"{ROOT}/{PIN}/bin/ollama"
     assert _on(lab, "gpu2", "test -e /usr/local/lib/ollama || echo gone") == "gone"
-    assert _on(lab, "gpu2", f"ls {ROOT}").split() == ["0.14.3+installsh", "0.16.3"]
+    assert _on(lab, "gpu2", f"ls {ROOT}").split() == [f"{OLD}+installsh", PIN]
     assert {"gpt-oss:20b", "qwen3:latest"} <= _models(lab, "gpu2")
-    assert deploy(ollama_version="0.16.3").changes == 0
+    assert deploy(ollama_version=PIN).changes == 0
+
+
+def test_pin_back_to_the_floor_rolls_back_and_keeps_models(lab, deploy):
+    run = deploy(ollama_version=FLOOR)
+    assert run.rc == 0 and run.errors == 0, run
+    for host in HOSTS:
+        assert _version(lab, host) == FLOOR and "qwen3:latest" in _models(lab, host)
