@@ -12,7 +12,7 @@ from pyinfra.operations import files, server
 from ..context import host_settings
 from ..privilege import system_privilege
 from ..settings import Settings
-from . import dropin, operations
+from . import dropin, operations, port
 from .config import (
     DROP_IN_PATH,
     LAUNCHD_LABEL,
@@ -40,6 +40,11 @@ def install_ollama() -> None:
     if settings.context_warning:
         logger.warning(f"{host.name}: {settings.context_warning}")
     platform = operations.current_platform()
+    if platform is operations.LINUX:  # macOS: another issue reworks its service; no port check there yet
+        port.port_is_ours(
+            name=f"Port {settings.ollama_port} free or held by our ollama.service", port=settings.ollama_port,
+            base_url=settings.listen_url,
+        )
     mode = operations.gpu_mode(settings.ollama_gpu, platform)
     install = host.get_fact(OllamaInstall, binary=platform.binary)
     name = operations.release_name(settings.ollama_version, mode)
