@@ -3,7 +3,7 @@
 
 # Pinned releases: bump to upgrade, lower (>= 0.18.0) to roll back; models and user settings are kept.
 ollama_version = "0.32.15"
-claude_code_version = "2.1.197"
+claude_code_version = "2.1.332"  # newest on every platform installed; tested: README "Claude Code versions"
 
 # Tool calls break once Ollama shifts the context (ollama/ollama#13820): 64000, or 128000 with enough memory.
 ollama_context_length = 64000

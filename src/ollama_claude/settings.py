@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pyinfra.api.exceptions import PyinfraError
 
+from .claude.model_table import DEFAULT_FALLBACK_MODEL, fallback_model_problem
+
 #: Before 0.18.0 a thinking model's tool call comes right after an unclosed thinking block that shares its index
 #: (anthropic/anthropic.go@v0.16.3:850-909, fixed by f3f31a8 in v0.18.0): Claude Code rejects the stream.
 MIN_OLLAMA_VERSION = Version("0.18.0")
@@ -182,7 +184,9 @@ class Settings(BaseModel):
 
     # --- Claude Code ----------------------------------------------------------------------------------------
     claude_users: list[ClaudeUser] = Field(default_factory=list, description="Accounts to configure")
-    claude_code_version: str = Field("2.1.197", description="Pinned Claude Code release")
+    claude_code_version: str = Field(
+        "2.1.332", description="Pinned Claude Code release (the newest published for every platform we install)"
+    )
     claude_code_install: Literal["native", "npm", "off"] = Field(
         "native", description="native: platform binary, no Node; npm: global npm install; off: leave as is"
     )
@@ -236,7 +240,9 @@ class Settings(BaseModel):
     verify_fallback: list[str] = Field(
         default_factory=lambda: ["local", "cloud", "claude"], description="Fallback chain order"
     )
-    verify_anthropic_model: str = Field("claude-3-5-haiku-latest", description="The chain's Claude link")
+    verify_anthropic_model: str = Field(
+        DEFAULT_FALLBACK_MODEL, description="The chain's Claude link (checked against Claude Code's model table)"
+    )
     verify_allow_anthropic: bool = Field(False, description="Policy: may the chain fall back to Anthropic")
     verify_anthropic_base_url: str = Field("https://api.anthropic.com", description="Claude link's endpoint")
     verify_write_default: bool = Field(True, description="Write the passing link's model as the default")
@@ -368,6 +374,14 @@ class Settings(BaseModel):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/") if value else value
+
+    @field_validator("verify_anthropic_model")
+    @classmethod
+    def _current_claude_model(cls, value: str) -> str:
+        problem = fallback_model_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("claude_role_models")
     @classmethod

@@ -428,7 +428,7 @@ def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
         packument = json.loads(body)
         dist = packument["versions"][releases.CLAUDE_CODE_VERSION]["dist"]
         assert status == 200 and packument["dist-tags"]["latest"] == releases.CLAUDE_CODE_VERSION
-        assert dist["tarball"] == f"{base}/npm/{package}/-/claude-code-linux-x64-2.1.197.tgz"
+        assert dist["tarball"] == f"{base}/npm/{package}/-/claude-code-linux-x64-{releases.CLAUDE_CODE_VERSION}.tgz"
         tarball = releases.claude_code_tarball()
         assert (dist["integrity"], dist["shasum"]) == releases.npm_integrity(tarball.read_bytes())
         packed = subprocess.run(

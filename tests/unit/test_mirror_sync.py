@@ -3,6 +3,7 @@ a corrupted upstream file refused with URL and both sums, and `mirror serve` ans
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -17,7 +18,7 @@ from ollama_claude.mirror.sync import MirrorSyncError, sync, wanted_archives
 
 VERSION = "0.32.15"
 RELEASE = f"ollama/releases/download/v{VERSION}"
-X64_TGZ = "npm/@anthropic-ai/claude-code-linux-x64/-/claude-code-linux-x64-2.1.197.tgz"
+X64_TGZ = f"npm/@anthropic-ai/claude-code-linux-x64/-/claude-code-linux-x64-{releases.CLAUDE_CODE_VERSION}.tgz"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def faults(upstream_root):
 
 def run_sync(dest, upstream, arches=("amd64",), rocm=False, darwin=False):
     return sync(dest, f"{upstream}/ollama/releases/download", [VERSION], list(arches), rocm,
-                f"{upstream}/npm", "2.1.197", ["linux-x64"], log=lambda _: None, darwin=darwin)
+                f"{upstream}/npm", releases.CLAUDE_CODE_VERSION, ["linux-x64"], log=lambda _: None, darwin=darwin)
 
 
 def test_sync_fetches_the_fleets_files_verified_into_the_mirror_layout(tmp_path, upstream, upstream_root):
@@ -99,7 +100,7 @@ def test_corrupted_upstream_archive_is_refused_naming_url_and_sums(tmp_path, ups
 
 def test_corrupted_claude_code_tarball_is_refused_by_its_sha512(tmp_path, upstream, faults):
     faults(corrupt=[X64_TGZ])
-    with pytest.raises(MirrorSyncError, match=r"sha512 mismatch for .*claude-code-linux-x64-2\.1\.197\.tgz"):
+    with pytest.raises(MirrorSyncError, match=r"sha512 mismatch for .*claude-code-linux-x64-" + re.escape(releases.CLAUDE_CODE_VERSION) + r"\.tgz"):
         run_sync(tmp_path, upstream)
     assert not (tmp_path / X64_TGZ).exists()
 
@@ -137,7 +138,7 @@ def test_cli_sync_then_serve_answers_like_upstream(tmp_path, upstream, upstream_
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/{RELEASE}/sha256sum.txt", timeout=10) as response:
             assert response.read() == (upstream_root / RELEASE / "sha256sum.txt").read_bytes()
-        with urllib.request.urlopen(f"{base}/npm/@anthropic-ai/claude-code-linux-x64/2.1.197", timeout=10) as r:
+        with urllib.request.urlopen(f"{base}/npm/@anthropic-ai/claude-code-linux-x64/{releases.CLAUDE_CODE_VERSION}", timeout=10) as r:
             dist = json.load(r)["dist"]
         assert dist["tarball"] == f"{base}/{X64_TGZ}"
         with urllib.request.urlopen(dist["tarball"], timeout=10) as response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ollama_claude.settings import ClaudeUser, parse_settings
 from ollama_claude.verify import chain
 from ollama_claude.verify.facts import EditTestResult
@@ -75,11 +73,9 @@ def test_no_link_tried_is_a_skip_naming_the_blockers():
 def test_anthropic_link_needs_policy_and_key():
     assert chain.plan_links(settings(), KEYED, FINE)[2].blocked == "verify_allow_anthropic is off (policy)"
     link = chain.plan_links(settings(verify_allow_anthropic=True), KEYED, FINE)[2]
-    assert link.blocked is None and link.model == "claude-3-5-haiku-latest"
-    assert str(link.anthropic_settings) == "***" and "sk-ant" not in repr(link)
-    env = json.loads(link.anthropic_settings.unmask())["env"]
-    assert env == {"ANTHROPIC_BASE_URL": "https://api.anthropic.com", "ANTHROPIC_API_KEY": "sk-ant-test-key",
-                   "ANTHROPIC_AUTH_TOKEN": ""}
+    assert link.blocked is None and link.model == "claude-haiku-5-5"
+    assert str(link.api_key) == "***" and "sk-ant" not in repr(link)
+    assert link.api_key.unmask() == "sk-ant-test-key" and link.base_url == "https://api.anthropic.com"
 
 
 def test_model_override_forces_one_link():

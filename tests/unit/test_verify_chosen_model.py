@@ -81,8 +81,10 @@ def test_cloud_chosen_records_it_and_writes_it_into_settings_and_env():
     written = uploads(commands)
     assert written[f"{RECORD}.ollama-claude.tmp"] == "glm-5:cloud\n"
     settings_json = json.loads(written[f"{SETTINGS_JSON}.ollama-claude.tmp"])
-    assert settings_json["model"] == "glm-5:cloud" and settings_json["env"]["ANTHROPIC_MODEL"] == "glm-5:cloud"
-    assert "export ANTHROPIC_MODEL=glm-5:cloud" in written[f"{ENV_SH}.ollama-claude.tmp"]
+    # settings.json ``model`` carries the main model: ANTHROPIC_MODEL would outrank it (and /model with it).
+    assert settings_json["model"] == "glm-5:cloud" and "ANTHROPIC_MODEL" not in settings_json["env"]
+    assert settings_json["env"]["ANTHROPIC_DEFAULT_SONNET_MODEL"] == "glm-5:cloud"
+    assert f"{ENV_SH}.ollama-claude.tmp" not in written  # the env file holds nothing settings.json has
 
 
 def test_the_same_choice_again_changes_nothing():

@@ -17,6 +17,7 @@ URL = "http://127.0.0.1:11434"
 ENV = {
     "ANTHROPIC_BASE_URL": URL, "ANTHROPIC_AUTH_TOKEN": "ollama", "ANTHROPIC_API_KEY": "",
     "DISABLE_TELEMETRY": "1", "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "64000", "ENABLE_TOOL_SEARCH": "false", "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
     **dict.fromkeys(ROLE_VARS, "glm-4.7-flash:latest"),
 }
 PASSED = EditTestResult(True, 0, False, "Created test.txt", "hi")
@@ -24,7 +25,7 @@ REFUSED = EditTestResult(False, 1, True, "API Error: Unable to connect to API (C
 
 
 def edit_key(model: str) -> str:
-    return f"executable=claude, model={model}, settings=None, timeout=120, user=dev"
+    return f"executable=claude, model={model}, timeout=120, user=dev"
 
 
 GOOD_FACTS = {
@@ -39,12 +40,13 @@ GOOD_FACTS = {
     "Users": {"dev": {"uid": 1000, "home": "/home/dev"}},
     "LoginEnvironment": {"HOME": "/home/dev"},
     "JsonFile": {
-        "path=$HOME/.claude/settings.json, user=dev": JsonDocument(
+        "path=/home/dev/.claude/settings.json, user=dev": JsonDocument(
             "/home/dev/.claude/settings.json", {"env": ENV, "permissions": {"defaultMode": "acceptEdits"}}),
         "path=/etc/claude-code/managed-settings.json": JsonDocument("/etc/claude-code/managed-settings.json"),
     },
+    "JsonDirectory": (),
     "HttpHeadStatus": 200,
-    "ClaudeCodeVersion": "2.1.197",
+    "ClaudeCodeVersion": parse_settings({}, "h").claude_code_version,
     "EditTest": {edit_key("glm-4.7-flash:latest"): PASSED, edit_key("glm-5:cloud"): PASSED},
 }
 

@@ -8,6 +8,7 @@ from pyinfra.facts.files import File, FileContents
 from pyinfra.facts.server import Kernel, Users
 
 from ..context import host_settings
+from ..models.facts import ModelShow
 from ..settings import ClaudeUser, Settings
 from .chosen_model import parse_record, with_chosen_model
 from .operations import (
@@ -20,7 +21,7 @@ from .operations import (
     render,
 )
 from .paths import BASH_LOGIN_FILES, CLAUDE_LINK, ROOT_GROUP, UserPaths, managed_settings_path, user_paths
-from .settings_merge import CONFLICTING_ENV, claude_env, machine_settings, user_settings
+from .settings_merge import CONFLICTING_ENV, ONBOARDING_STATE, machine_settings, user_settings
 
 
 @deploy("Claude Code")
@@ -62,6 +63,17 @@ def configure_claude_code() -> None:
             _configure_user(settings, user, user.home or account["home"], account["group"])
 
 
+def model_context(settings: Settings) -> int | None:
+    """
+    The context the server gives the default model (its own num_ctx or trained context may be lower than
+    ollama_context_length); None when the server does not answer yet (a fresh host: the configured length).
+    """
+    if not settings.default_model:
+        return None
+    shown = host.get_fact(ModelShow, base_url=settings.base_url, model=settings.default_model)
+    return shown.context_in_effect(settings.ollama_context_length) if shown else None
+
+
 def _bash_login_file(home: str) -> str:
     for name in BASH_LOGIN_FILES[:-1]:
         if host.get_fact(File, path=f"{home}/{name}"):
@@ -70,11 +82,12 @@ def _bash_login_file(home: str) -> str:
 
 
 def user_env(settings: Settings, paths: UserPaths) -> dict[str, str]:
-    """The env files' variables: Claude Code on Ollama, plus the config dir when isolated."""
-    env = claude_env(settings)
-    if paths.config_dir:
-        env["CLAUDE_CONFIG_DIR"] = paths.config_dir
-    return env
+    """
+    The env files' variables: only what settings.json cannot carry, the config dir when isolated (settings.json
+    lives inside it). Everything else is in settings.json ``env``, which Claude Code applies to itself; exporting
+    it again from the rc files would hand the token and base URL to every process the user starts.
+    """
+    return {"CLAUDE_CONFIG_DIR": paths.config_dir} if paths.config_dir else {}
 
 
 def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
@@ -86,8 +99,14 @@ def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str)
     claude_settings(
         name=f"{user.name}: merge managed keys into {paths.settings_json}",
         path=paths.settings_json,
-        managed=user_settings(model_settings),
+        managed=user_settings(model_settings, model_context(model_settings)),
         drop_env=list(CONFLICTING_ENV),
+        **owner,
+    )
+    claude_settings(
+        name=f"{user.name}: onboarding done in {paths.state_json}",
+        path=paths.state_json,
+        managed=ONBOARDING_STATE,
         **owner,
     )
     env = user_env(model_settings, paths)

@@ -56,6 +56,7 @@ class UserPaths:
 
     home: str
     settings_json: str
+    state_json: str  # Claude Code's state file: onboarding, per-project trust
     env_sh: str
     env_fish: str
     chosen_model: str
@@ -86,6 +87,7 @@ def user_paths(settings: Settings, user: ClaudeUser, home: str, bash_login: str 
     return UserPaths(
         home=home,
         settings_json=f"{claude_dir}/settings.json",
+        state_json=f"{config_dir}/.claude.json" if config_dir else f"{home}/.claude.json",
         env_sh=f"{home}/{ENV_DIR}/env.sh",
         env_fish=f"{home}/{ENV_DIR}/env.fish",
         chosen_model=f"{home}/{ENV_DIR}/{CHOSEN_MODEL_FILE}",

@@ -24,32 +24,70 @@ ROLE_ENV = {
 }
 #: Off switches for traffic Ollama cannot answer (ollama/ollama#13949).
 TELEMETRY_ENV = ("DISABLE_TELEMETRY", "DISABLE_ERROR_REPORTING", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC")
-#: Env keys that would send requests elsewhere: provider switches (strings of the 2.1.197 binary) and the
-#: pre-2.x small/fast model, which wins over ANTHROPIC_DEFAULT_HAIKU_MODEL when set.
+#: Env keys that would send requests elsewhere or override ours: the provider switches the pinned binary lists
+#: (2.1.332 strings: CLAUDE_CODE_USE_{BEDROCK,VERTEX,FOUNDRY,ANTHROPIC_AWS,MANTLE,GATEWAY,ANTHROPIC_GOOGLE_CLOUD}),
+#: the pre-2.x small/fast model, which wins over ANTHROPIC_DEFAULT_HAIKU_MODEL when set, and ANTHROPIC_MODEL,
+#: which outranks settings.json ``model`` (so a user's ``/model`` choice would not persist while it is set).
 CONFLICTING_ENV = (
     "CLAUDE_CODE_USE_BEDROCK",
     "CLAUDE_CODE_USE_VERTEX",
     "CLAUDE_CODE_USE_FOUNDRY",
     "CLAUDE_CODE_USE_ANTHROPIC_AWS",
     "CLAUDE_CODE_USE_MANTLE",
+    "CLAUDE_CODE_USE_GATEWAY",
+    "CLAUDE_CODE_USE_ANTHROPIC_GOOGLE_CLOUD",
     "ANTHROPIC_SMALL_FAST_MODEL",
+    "ANTHROPIC_MODEL",
 )
+#: What every Ollama route needs, from the pinned binary and Ollama's own ``ollama launch claude``:
+#: - ENABLE_TOOL_SEARCH=false: with a custom base URL 2.1.332 defers tools behind ToolSearch, whose result is a
+#:   ``tool_reference`` block; Ollama keeps only text from tool results, so the model would see nothing
+#:   (``pi()`` in the binary reads 0/false/no/off as "standard": the flat tool list).
+#: - CLAUDE_CODE_ATTRIBUTION_HEADER=0: otherwise the first system block is a billing header whose hash changes
+#:   per request, so Ollama's KV cache never matches and every turn re-reads the whole prompt.
+OLLAMA_ROUTE_ENV = {"ENABLE_TOOL_SEARCH": "false", "CLAUDE_CODE_ATTRIBUTION_HEADER": "0"}
+#: The window Claude Code assumes for a model it does not know is 200,000 (2.1.197) or 1,000,000 (2.1.332)
+#: tokens; this variable (read by both for names not starting with ``claude-``, unclamped) sets it.
+CONTEXT_ENV = "CLAUDE_CODE_MAX_CONTEXT_TOKENS"
 class SettingsFileError(ValueError):
     """An existing settings file we must not overwrite: not JSON, or not the shape Claude Code reads."""
 
 
-def claude_env(settings: Settings) -> dict[str, str]:
-    """The environment that points Claude Code at Ollama (or the proxy route), every role included, updates off."""
+def context_window(settings: Settings, model_context: int | None = None) -> int:
+    """
+    The context Claude Code should budget for: ``ollama_context_length``, or the model's own when lower
+    (``model_context``: what the server reports for the default model, None when unknown). A cloud model runs
+    on ollama.com, where the local OLLAMA_CONTEXT_LENGTH does not apply: its own window, when known.
+    """
+    if settings.default_model and _is_cloud(settings.default_model) and model_context:
+        return model_context
+    if model_context:
+        return min(settings.ollama_context_length, model_context)
+    return settings.ollama_context_length
+
+
+def _is_cloud(model: str) -> bool:
+    name, _, tag = model.partition(":")
+    return tag == "cloud" or tag.endswith("-cloud") or name.endswith("-cloud")
+
+
+def claude_env(settings: Settings, model_context: int | None = None) -> dict[str, str]:
+    """
+    The environment that points Claude Code at Ollama (or the proxy route), every role included, updates off,
+    tool search and the attribution header off, the window Ollama really gives. The main model is settings.json
+    ``model`` (see user_settings), not ANTHROPIC_MODEL, so ``/model`` keeps working.
+    """
     model = settings.default_model or ""
     env = {
         "ANTHROPIC_BASE_URL": settings.claude_base_url,
         "ANTHROPIC_AUTH_TOKEN": settings.claude_token,
         "ANTHROPIC_API_KEY": "",
-        "ANTHROPIC_MODEL": model,
     }
     roles = settings.role_models
     env.update({name: roles.get(role, model) for role, name in ROLE_ENV.items()})
     env["DISABLE_AUTOUPDATER"] = "1"
+    env.update(OLLAMA_ROUTE_ENV)
+    env[CONTEXT_ENV] = str(context_window(settings, model_context))
     if settings.claude_telemetry_off:
         env.update(dict.fromkeys(TELEMETRY_ENV, "1"))
     if settings.claude_max_output_tokens:
@@ -57,13 +95,18 @@ def claude_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def user_settings(settings: Settings) -> dict[str, Any]:
+def user_settings(settings: Settings, model_context: int | None = None) -> dict[str, Any]:
     """Managed keys of a user's settings.json: env, model and the default permission mode."""
     return {
-        "env": claude_env(settings),
+        "env": claude_env(settings, model_context),
         "model": settings.default_model,
         "permissions": {"defaultMode": settings.claude_permission_mode},
     }
+
+
+#: Claude Code's state file (``~/.claude.json``, or ``.claude.json`` in CLAUDE_CONFIG_DIR): the interactive
+#: onboarding wizard runs while ``hasCompletedOnboarding`` is not true (2.1.332: ``!o.hasCompletedOnboarding``).
+ONBOARDING_STATE = {"hasCompletedOnboarding": True}
 
 
 def machine_settings(settings: Settings) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from ollama_claude.lab.standin_server import baked_standin
 #: 0.16.3 is below the toolkit's floor (upgrade tests), 0.18.0 the floor, 0.32.15 the default.
 OLLAMA_VERSIONS = ("0.16.3", "0.18.0", "0.32.15")
 OLLAMA_ARCHES = ("amd64", "arm64")
-CLAUDE_CODE_VERSION = "2.1.197"
+CLAUDE_CODE_VERSION = "2.1.332"
 CLAUDE_CODE_PLATFORMS = ("linux-x64", "linux-arm64")
 CLAUDE_CODE_SCOPE = "@anthropic-ai"
 

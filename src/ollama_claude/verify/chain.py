@@ -8,7 +8,6 @@ local model costs no timeout and the report says why each link was passed over.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,8 @@ class Link:
     name: str
     model: str | None
     blocked: str | None = None
-    anthropic_settings: HiddenValue | None = None
+    api_key: HiddenValue | None = None  # the Claude link: the user's Anthropic key
+    base_url: str | None = None  # the Claude link: the only endpoint the key may reach
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,8 @@ def _link(name: str, settings: Settings, user: ClaudeUser, prereq: Prerequisites
         return Link(name, model, "verify_allow_anthropic is off (policy)")
     if not user.anthropic_api_key:
         return Link(name, model, f"no anthropic_api_key for {user.name}")
-    return Link(name, model, prereq.common, anthropic_settings(settings, user.anthropic_api_key))
+    return Link(name, model, prereq.common, HiddenValue(user.anthropic_api_key, masked_value="***"),
+                settings.verify_anthropic_base_url)
 
 
 def _signin_problem(signin: dict[str, Any] | None) -> str | None:
@@ -103,19 +104,6 @@ def _signin_problem(signin: dict[str, Any] | None) -> str | None:
         return "ollama.com unreachable from this host's Ollama server (/api/me): allow it outbound HTTPS"
     where = f" ({signin['signin_url']})" if signin and signin.get("signin_url") else ""
     return f"the Ollama server is not signed in{where}: run `ollama signin` as the server's user"
-
-
-def anthropic_settings(settings: Settings, api_key: str) -> HiddenValue:
-    """
-    ``--settings`` JSON for the Claude link: Anthropic's endpoint with the user's key. It beats the user's
-    settings.json env (which points at Ollama) and clears the Bearer token so the key is what gets sent.
-    """
-    env = {
-        "ANTHROPIC_BASE_URL": settings.verify_anthropic_base_url,
-        "ANTHROPIC_API_KEY": api_key,
-        "ANTHROPIC_AUTH_TOKEN": "",
-    }
-    return HiddenValue(json.dumps({"env": env}), masked_value="***")
 
 
 def run_chain(links: list[Link], try_link: Callable[[Link], EditTestResult]) -> list[Attempt]:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from packaging.version import InvalidVersion, Version
 
-from ..claude.settings_merge import ROLE_ENV, TELEMETRY_ENV
+from ..claude.settings_merge import CONTEXT_ENV, OLLAMA_ROUTE_ENV, ROLE_ENV, TELEMETRY_ENV
 from ..models.facts import ShownModel
 from ..settings import MIN_OLLAMA_VERSION, MIN_TOOL_CONTEXT, ClaudeUser, ModelRef, Settings
 from .facts import JsonDocument
@@ -92,12 +92,16 @@ class UserObservation:
     managed_settings: JsonDocument | None
     base_url_status: int
     claude_version: str | None
+    managed_dropins: tuple[JsonDocument, ...] = ()  # managed-settings.d/*.json, in name order
 
     @property
     def effective_settings(self) -> dict[str, Any]:
-        """User settings.json under managed settings, merged key by key (managed wins), as Claude Code does."""
+        """
+        User settings.json under managed settings, merged key by key (managed wins), as Claude Code does:
+        managed-settings.json, then each managed-settings.d/*.json in name order over it.
+        """
         merged: dict[str, Any] = {}
-        for document in (self.user_settings, self.managed_settings):
+        for document in (self.user_settings, self.managed_settings, *self.managed_dropins):
             for key, value in (document.mapping if document else {}).items():
                 if isinstance(value, dict) and isinstance(merged.get(key), dict):
                     merged[key] = {**merged[key], **value}
@@ -205,7 +209,11 @@ def check_models(settings: Settings, obs: HostObservation) -> ItemResult:
 
 
 # --- User items -----------------------------------------------------------------------------------------------
-def check_claude_env(user: ClaudeUser, obs: UserObservation) -> ItemResult:
+def check_claude_env(user: ClaudeUser, obs: UserObservation, context: int | None = None) -> ItemResult:
+    """
+    + context: the context Ollama gives the default model (None: not an Ollama route we can judge); Claude
+      Code must be told a window no larger, or it never compacts before Ollama's limit
+    """
     env, where = obs.effective_env, _settings_path(obs)
     fix = f"set env ANTHROPIC_AUTH_TOKEN=ollama, ANTHROPIC_API_KEY= (empty) in {where}: {REDEPLOY}"
     if env.get("ANTHROPIC_API_KEY"):
@@ -220,7 +228,27 @@ def check_claude_env(user: ClaudeUser, obs: UserObservation) -> ItemResult:
         return failed(4, f"ANTHROPIC_BASE_URL {base_url} does not answer HEAD / from this host "
                          f"(status {obs.base_url_status})",
                       f"fix ollama_base_url (or the server at {base_url}) and {REDEPLOY}")
+    if context is not None:
+        problem = _ollama_route_problem(env, context)
+        if problem:
+            return failed(4, f"{problem} for {user.name}", f"{REDEPLOY} (settings.json env)")
+        return passed(4, f"Bearer token set, no API key, {base_url} answers, {CONTEXT_ENV}={env[CONTEXT_ENV]}, "
+                         + ", ".join(f"{key}={value}" for key, value in OLLAMA_ROUTE_ENV.items()))
     return passed(4, f"Bearer token set, no API key, {base_url} answers")
+
+
+def _ollama_route_problem(env: dict[str, str], context: int) -> str | None:
+    window = env.get(CONTEXT_ENV, "")
+    if not window.isdigit() or int(window) <= 0:
+        return (f"{CONTEXT_ENV} is {window or 'unset'}: Claude Code assumes a window of 200,000 tokens or more "
+                f"and never compacts before Ollama's {context}")
+    if int(window) > context:
+        return f"{CONTEXT_ENV}={window} exceeds the {context} tokens Ollama gives the model"
+    wrong = [f"{key}={env.get(key, 'unset')}" for key, value in OLLAMA_ROUTE_ENV.items() if env.get(key) != value]
+    if wrong:
+        wanted = ", ".join(f"{key}={value}" for key, value in OLLAMA_ROUTE_ENV.items())
+        return f"{', '.join(wrong)} (wanted {wanted}: tool_reference results and the KV cache)"
+    return None
 
 
 def check_headless(user: ClaudeUser, obs: UserObservation) -> ItemResult:
@@ -271,12 +299,6 @@ def check_claude_version(settings: Settings, user: ClaudeUser, obs: UserObservat
 def claude_command(settings: Settings) -> str:
     """What the user types: the isolation wrapper when config isolation is on, else ``claude``."""
     return settings.claude_wrapper_name if settings.claude_config_isolation else "claude"
-
-
-def claude_settings_path(settings: Settings) -> str:
-    """The user's settings.json, with shell variables the user's login shell expands."""
-    base = settings.claude_config_dir if settings.claude_config_isolation else "$HOME/.claude"
-    return f"{base}/settings.json"
 
 
 def _settings_path(obs: UserObservation) -> str:

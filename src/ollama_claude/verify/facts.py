@@ -18,6 +18,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.hiddenvalue import HiddenValue
 
 from ..ollama_api import api_command, parse_response
+from ..templating import render
 
 #: The seed's edit test prompt and the content the file must hold afterwards.
 EDIT_PROMPT = "Create test.txt with content hi"
@@ -162,6 +163,32 @@ class JsonFile(FactBase[JsonDocument | None]):
             return JsonDocument(path=path, error=str(error))
 
 
+class JsonDirectory(FactBase[tuple[JsonDocument, ...]]):
+    """Every ``*.json`` in a directory, in name order (managed-settings.d drop-ins); empty when there is none."""
+
+    default = tuple
+
+    def command(self, directory: str) -> str:
+        return (f"for f in {shlex.quote(directory)}/*.json; do [ -f \"$f\" ] || continue; "
+                f'echo "{_FILE_MARK}$f"; cat "$f"; echo; done 2>/dev/null; true')
+
+    def process(self, output: list[str]) -> tuple[JsonDocument, ...]:
+        documents: list[tuple[str, list[str]]] = []
+        for line in output:
+            if line.startswith(_FILE_MARK):
+                documents.append((line[len(_FILE_MARK):], []))
+            elif documents:
+                documents[-1][1].append(line)
+        result = []
+        for path, lines in sorted(documents):
+            text = "\n".join(lines)
+            try:
+                result.append(JsonDocument(path=path, data=json.loads(text) if text.strip() else {}))
+            except ValueError as error:
+                result.append(JsonDocument(path=path, error=str(error)))
+        return tuple(result)
+
+
 class HttpHeadStatus(FactBase[int]):
     """The HTTP status of ``HEAD url`` from the host (0: nothing answered), like Claude Code's preflight."""
 
@@ -227,15 +254,33 @@ def parse_edit_test(output: list[str]) -> EditTestResult:
     return EditTestResult(passed, exit_code, is_error, result, file_content)
 
 
+#: Where Claude Code looks for machine policy (managed-settings.json, managed-settings.d/*.json, the macOS MDM
+#: profile): it beats every other settings source, ``--settings`` and ``--managed-settings`` included (measured
+#: with 2.1.332: a policy base URL received the ``--settings`` key).
+MANAGED_POLICY_DIRS = ("/etc/claude-code", "/Library/Application Support/ClaudeCode")
+MANAGED_POLICY_FILES = (
+    *(f"{directory}/managed-settings.json" for directory in MANAGED_POLICY_DIRS),
+    "/Library/Managed Preferences/com.anthropic.claudecode.plist",
+)
+#: Run as root: a private mount namespace where /etc/claude-code is an empty tmpfs, so Claude Code reads no
+#: policy there; the link script itself refuses the key if a policy file is still visible.
+_HIDE_POLICY = (
+    "mount --make-rprivate / 2>/dev/null; "
+    '[ ! -d /etc/claude-code ] || mount -t tmpfs -o mode=0755 tmpfs /etc/claude-code 2>/dev/null; exec "$@"'
+)
+
+
 class EditTest(FactBase[EditTestResult]):
     """
     The seed's edit test, for real, as the user in a fresh temporary directory that is removed afterwards.
 
     Bounded by ``timeout`` and ``CLAUDE_CODE_MAX_RETRIES=0`` (Claude Code otherwise retries an unreachable
-    server for minutes). ``settings`` (a HiddenValue holding Claude Code ``--settings`` JSON) is how the chain's
-    Claude link points one run at another endpoint with an API key: ``--settings`` beats the user's
-    settings.json, and the hidden value keeps the key out of pyinfra's output. It reaches the file through the
-    shell's builtin printf, so it never shows in a process list either.
+    server for minutes). With ``anthropic_base_url`` and ``api_key`` (a HiddenValue, kept out of pyinfra's
+    output) it is the chain's Claude link, which no setting may redirect: it runs templates/claude/
+    claude-link.sh with a config dir of its own and an environment it builds itself, in a mount namespace
+    that hides the machine policy (Linux), and the script refuses to use the key while any policy file is
+    visible. The key reaches its file through the shell's builtin printf and the environment through the
+    script, so it never shows in a process list.
     """
 
     @staticmethod
@@ -243,21 +288,31 @@ class EditTest(FactBase[EditTestResult]):
         return EditTestResult(False, 1, None, "the edit test did not run", None)
 
     def command(self, user: str, model: str, timeout: int, executable: str = "claude",
-                settings: HiddenValue | None = None) -> StringCommand:
-        claude = [
-            shlex.quote(executable), "-p", shlex.quote(EDIT_PROMPT), "--model", shlex.quote(model),
-            "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions", "--output-format", "json",
-        ]
+                anthropic_base_url: str | None = None, api_key: HiddenValue | None = None) -> StringCommand:
         bits: list[Any] = [
             'd=$(mktemp -d "${TMPDIR:-/tmp}/ollama-claude-verify.XXXXXX") || exit 0;',
             "chown", shlex.quote(user), '"$d";',
         ]
-        if settings is not None:
-            claude += ["--settings", "@DIR@/.verify-settings.json"]
-            bits += ["(umask 077; printf %s", QuoteString(settings), '> "$d/.verify-settings.json");',
-                     "chown", shlex.quote(user), '"$d/.verify-settings.json";']
-        script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 timeout {int(timeout)} {' '.join(claude)} </dev/null"
-        run = as_user(user, script, quoted_script=_with_dir(script))
+        if anthropic_base_url is not None and api_key is not None:
+            link = render("claude/claude-link.sh", base_url=anthropic_base_url, timeout=int(timeout),
+                          claude=executable, prompt=EDIT_PROMPT, model=model,
+                          managed_paths=MANAGED_POLICY_FILES,
+                          managed_dirs=[f"{d}/managed-settings.d" for d in MANAGED_POLICY_DIRS])
+            bits += ["(umask 077; printf %s", QuoteString(api_key), '> "$d/.anthropic-key");',
+                     f"printf %s {shlex.quote(link)} > \"$d/.claude-link.sh\";",
+                     "chown", shlex.quote(user), '"$d/.anthropic-key" "$d/.claude-link.sh";']
+            quoted_user = shlex.quote(user)
+            plain = as_user(user, "", quoted_script='"sh $d/.claude-link.sh"')
+            run = (f'if [ "$(uname -s)" = Linux ] && unshare -m true 2>/dev/null; then '
+                   f"unshare -m sh -c {shlex.quote(_HIDE_POLICY)} sh "
+                   f'runuser -l {quoted_user} -c "sh $d/.claude-link.sh"; else {plain}; fi')
+        else:
+            claude = [
+                shlex.quote(executable), "-p", shlex.quote(EDIT_PROMPT), "--model", shlex.quote(model),
+                "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions", "--output-format", "json",
+            ]
+            script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 timeout {int(timeout)} {' '.join(claude)} </dev/null"
+            run = as_user(user, script, quoted_script=_with_dir(script))
         bits += [
             f"{{ {run}; }} 2>&1; echo {_RC_MARK}$?;",
             f'if [ -f "$d/test.txt" ]; then echo {_FILE_MARK}; cat "$d/test.txt"; fi;',

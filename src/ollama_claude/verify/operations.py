@@ -5,6 +5,7 @@ this host (with every failing item and its fix) when something is wrong. It chan
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import time
 from dataclasses import replace
@@ -15,10 +16,10 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.server import Kernel, Users
 
 from ..claude.chosen_model import parse_record, record_for, with_chosen_model
-from ..claude.deploy import user_env
+from ..claude.deploy import model_context, user_env
 from ..claude.operations import claude_settings, managed_file, render
 from ..claude.paths import user_paths
-from ..claude.settings_merge import CONFLICTING_ENV, user_settings
+from ..claude.settings_merge import CONFLICTING_ENV, context_window, user_settings
 from ..models.facts import ModelShow, OllamaModels, OllamaSignin
 from ..ollama.facts import OllamaServerVersion
 from ..settings import ClaudeUser, Settings
@@ -36,7 +37,6 @@ from .checks import (
     check_role_models,
     check_telemetry,
     claude_command,
-    claude_settings_path,
     downgrade,
     normalise,
     ollama_url,
@@ -47,6 +47,7 @@ from .facts import (
     EditTest,
     EditTestResult,
     HttpHeadStatus,
+    JsonDirectory,
     JsonFile,
     LoadedModels,
     LoginEnvironment,
@@ -79,17 +80,30 @@ def observe_host(settings: Settings) -> HostObservation:
 def observe_user(settings: Settings, user: ClaudeUser) -> UserObservation:
     login_env = host.get_fact(LoginEnvironment, user=user.name)
     managed_path = MANAGED_SETTINGS.get(host.get_fact(Kernel) or "", MANAGED_SETTINGS["Linux"])
+    account = host.get_fact(Users).get(user.name) or {}
+    # The same concrete path the Claude Code step wrote (no XDG variables expanded), not the login shell's view.
+    settings_json = user_paths(settings, user, user.home or account.get("home") or user.home_dir).settings_json
     observation = UserObservation(
-        uid=(host.get_fact(Users).get(user.name) or {}).get("uid"),
+        uid=account.get("uid"),
         login_env=login_env,
-        user_settings=host.get_fact(JsonFile, path=claude_settings_path(settings), user=user.name),
+        user_settings=host.get_fact(JsonFile, path=settings_json, user=user.name),
         managed_settings=host.get_fact(JsonFile, path=managed_path),
+        managed_dropins=host.get_fact(JsonDirectory, directory=f"{posixpath.dirname(managed_path)}/managed-settings.d"),
         base_url_status=0,
         claude_version=host.get_fact(ClaudeCodeVersion, user=user.name, executable=claude_command(settings)),
     )
     base_url = observation.effective_env.get("ANTHROPIC_BASE_URL")
     status = host.get_fact(HttpHeadStatus, url=base_url) if base_url else 0
     return replace(observation, base_url_status=status)
+
+
+def expected_window(settings: Settings, host_obs: HostObservation) -> int:
+    """
+    The window Claude Code must be told, as the Claude Code step computes it (settings_merge.context_window:
+    ollama_context_length, or the model's own context when lower); a service that drifted is item 2's finding.
+    """
+    shown = host_obs.shown.get(normalise(settings.default_model or ""))
+    return context_window(settings, shown.context_in_effect(settings.ollama_context_length) if shown else None)
 
 
 def prerequisites(settings: Settings, user: ClaudeUser, host_obs: HostObservation, user_obs: UserObservation,
@@ -119,9 +133,15 @@ def prerequisites(settings: Settings, user: ClaudeUser, host_obs: HostObservatio
 
 def try_link(settings: Settings, user: ClaudeUser, link: fallback.Link) -> EditTestResult:
     started = time.monotonic()
+    if link.api_key is not None:  # the Claude link: the real CLI, isolated from every setting (EditTest)
+        result = host.get_fact(
+            EditTest, user=user.name, model=link.model, timeout=settings.verify_timeout, executable="claude",
+            anthropic_base_url=link.base_url, api_key=link.api_key,
+        )
+        return replace(result, seconds=time.monotonic() - started)
     result = host.get_fact(
         EditTest, user=user.name, model=link.model, timeout=settings.verify_timeout,
-        executable=claude_command(settings), settings=link.anthropic_settings,
+        executable=claude_command(settings),
     )
     return replace(result, seconds=time.monotonic() - started)
 
@@ -134,7 +154,7 @@ def verify_user(settings: Settings, user: ClaudeUser, host_obs: HostObservation,
     attempts = fallback.run_chain(links, lambda link: try_link(settings, user, link))
     winner = fallback.chosen(attempts)
     items = [
-        settings_problem(user_obs) or check_claude_env(user, user_obs),
+        settings_problem(user_obs) or check_claude_env(user, user_obs, expected_window(settings, host_obs)),
         check_headless(user, user_obs),
         check_telemetry(settings, user_obs),
         fallback.edit_test_item(user, attempts, settings.verify_timeout),
@@ -218,7 +238,8 @@ def write_chosen_model(settings: Settings, user: ClaudeUser):
         yield f"rm -f {shlex.quote(paths.chosen_model)}"
     model_settings = with_chosen_model(settings, record)
     yield from claude_settings._inner(
-        path=paths.settings_json, managed=user_settings(model_settings), drop_env=list(CONFLICTING_ENV), **owner
+        path=paths.settings_json, managed=user_settings(model_settings, model_context(model_settings)),
+        drop_env=list(CONFLICTING_ENV), **owner
     )
     env = user_env(model_settings, paths)
     yield from managed_file._inner(path=paths.env_sh, content=render("env.sh", env=env), **owner)
