@@ -10,16 +10,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-archive=ollama-linux-$arch.tgz
-command -v zstd >/dev/null && archive=ollama-linux-$arch.tar.zst
+archive=ollama-linux-$arch.tar.zst  # Linux releases are .tar.zst only since 0.14
 curl -fsSL -o sha256sum.txt "$OLLAMA_URL/v$VERSION/sha256sum.txt"
 curl -fsSL -o "$archive" "$OLLAMA_URL/v$VERSION/$archive"
 grep " \./$archive\$" sha256sum.txt | sed 's# \./# #' | sha256sum -c --quiet -
 rm -rf /usr/local/lib/ollama
-case $archive in
-  *.zst) zstd -dc "$archive" | tar -xf - -C /usr/local ;;
-  *) tar -xzf "$archive" -C /usr/local ;;
-esac
+zstd -dc "$archive" | tar -xf - -C /usr/local
 
 id ollama >/dev/null 2>&1 || useradd -r -s /bin/false -U -m -d /usr/share/ollama ollama
 cat > /etc/systemd/system/ollama.service <<UNIT

@@ -39,8 +39,7 @@ def test_bench_runs_end_to_end_at_one_host(tmp_path):
     rows = {row["approach"]: row for row in results["rows"]}
     assert set(rows) == {"toolkit+mirror", "naive"}
     assert all(row["end_state_ok"] for row in rows.values())
-    # one host: both fetch every artifact once (the mirror also keeps the .tgz twin of the small Ollama
-    # archive); only the naive re-run downloads again
+    # one host: both fetch every artifact once; only the naive re-run downloads again
     assert rows["naive"]["wan_bytes_cold"] > 50_000_000
     assert abs(rows["toolkit+mirror"]["wan_bytes_cold"] - rows["naive"]["wan_bytes_cold"]) < 1_000_000
     assert rows["toolkit+mirror"]["wan_bytes_warm"] == 0 < rows["naive"]["wan_bytes_warm"]

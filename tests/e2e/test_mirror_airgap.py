@@ -16,6 +16,11 @@ import pytest
 from ollama_claude.lab.mirror import requests
 from ollama_claude.lab.release_mirror import MIRROR_SERVICE, gateway_ip, serve_release_mirror
 from ollama_claude.lab.system import wait_until_serving
+from ollama_claude.settings import Settings
+
+#: What the deploy installs by default: the pins the mirror must serve.
+OLLAMA_PIN = Settings.model_fields["ollama_version"].default
+CLAUDE_CODE_PIN = Settings.model_fields["claude_code_version"].default
 
 pytestmark = pytest.mark.lab
 
@@ -64,11 +69,11 @@ def test_fleet_deploys_from_the_synced_mirror_with_upstream_gone(lab, synced_fle
     served = {(entry["client"], entry["path"]) for entry in requests(root) if entry["status"] in (200, 206)}
     for host in lab.require_state().hosts:
         paths = {path for client, path in served if client == host.address}
-        assert any(path.endswith("/v0.16.3/ollama-linux-amd64.tar.zst") for path in paths), paths
-        assert any(path.endswith("claude-code-linux-x64-2.1.197.tgz") for path in paths), paths
+        assert any(path.endswith(f"/v{OLLAMA_PIN}/ollama-linux-amd64.tar.zst") for path in paths), paths
+        assert any(path.endswith(f"claude-code-linux-x64-{CLAUDE_CODE_PIN}.tgz") for path in paths), paths
         version = lab.ssh(host.name, "ollama --version; claude --version",
                           timeout=60)
-        assert "0.16.3" in version.stdout and "2.1.197" in version.stdout, version.stdout + version.stderr
+        assert OLLAMA_PIN in version.stdout and CLAUDE_CODE_PIN in version.stdout, version.stdout + version.stderr
 
     again = pyinfra_run(str(deploy), data=data)
     assert again.rc == 0 and again.changes == 0, again

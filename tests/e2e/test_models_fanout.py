@@ -60,7 +60,7 @@ def fleet(lab, tmp_path_factory):
     gateway = gateway_ip(lab)
     upstream = serve_release_mirror(lab)
     registry_bin = work / "ollama"
-    registry_bin.write_text(baked_standin("0.16.3"))
+    registry_bin.write_text(baked_standin("0.32.15"))
     registry_bin.chmod(0o755)
     registry_log = work / "registry.jsonl"
     registry = f"http://{gateway}:{REGISTRY_PORT}"

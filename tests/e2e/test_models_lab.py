@@ -52,7 +52,7 @@ def publish(lab, host: str, catalogue: dict) -> None:
 def start_clean(lab, host: str) -> None:
     """No models, no request log, not signed in: whatever earlier tests on the session lab left behind."""
     publish(lab, host, {})
-    on_host(lab, host, f"rm -f {REQUEST_LOG} {SERVER_HOME}/standin-signed-in")
+    on_host(lab, host, f"rm -f {REQUEST_LOG} {SERVER_HOME}/standin-signed-in {SERVER_HOME}/standin-ollama-com-reachable")
     if lab.ssh(host, f"curl -sf {URL}/api/version").returncode == 0:
         for model in models_on(lab, host):
             on_host(lab, host, f"curl -sf -X DELETE {URL}/api/delete -d '{{\"model\":\"{model}\"}}'")
@@ -159,10 +159,21 @@ def test_an_unknown_model_fails_its_host_with_the_registry_message(lab, pyinfra_
 
 def test_a_cloud_model_without_signin_fails_its_host_with_the_signin_url(lab, pyinfra_run, first_run):
     on_host(lab, "gpu2", f"touch {SERVER_HOME}/standin-signed-in")
-    run = pyinfra_run(DEPLOY, data=data("glm-4.7-flash", "qwen3", ollama_cloud_models=["glm-5:cloud"]))
+    on_host(lab, "gpu1", f"touch {SERVER_HOME}/standin-ollama-com-reachable")  # reachable, but not signed in
+    run = pyinfra_run(DEPLOY, data=data("glm-4.7-flash", "qwen3", ollama_cloud_models=["glm-5.2:cloud"]))
     fails_gpu1_only(run, "gpu1: ollama_cloud_models: the Ollama server at http://127.0.0.1:11434 is not signed in "
                          "to ollama.com; fix: run `ollama signin` as ollama on gpu1 and open "
                          "https://ollama.com/connect?name=")
     assert f"{SERVER_HOME}/id_ed25519.pub" in run.output
-    assert "glm-5:cloud" not in models_on(lab, "gpu1")
-    assert "glm-5:cloud" in models_on(lab, "gpu2")
+    assert "glm-5.2:cloud" not in models_on(lab, "gpu1")
+    assert "glm-5.2:cloud" in models_on(lab, "gpu2")
+
+
+def test_ollama_com_unreachable_is_reported_as_such_not_as_a_missing_signin(lab, pyinfra_run, first_run):
+    """The lab's default: the server cannot reach ollama.com, so /api/me answers 503 (0.23.2+), not 401."""
+    on_host(lab, "gpu1", f"rm -f {SERVER_HOME}/standin-signed-in {SERVER_HOME}/standin-ollama-com-reachable")
+    on_host(lab, "gpu2", f"touch {SERVER_HOME}/standin-signed-in")
+    run = pyinfra_run(DEPLOY, data=data("glm-4.7-flash", ollama_cloud_models=["glm-5.2:cloud"]))
+    fails_gpu1_only(run, "gpu1: ollama_cloud_models: ollama.com unreachable from gpu1: the Ollama server at "
+                         "http://127.0.0.1:11434 cannot reach ollama.com")
+    assert "ollama signin" not in run.output.split("ollama.com unreachable from gpu1", 1)[1].split("\n", 1)[0]

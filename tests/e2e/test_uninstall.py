@@ -108,7 +108,7 @@ def test_config_scope_leaves_the_users_files_as_before_the_deploy(lab, chain, un
     assert snapshot(lab, CONFIG_HOST) == before
     assert sh(lab, CONFIG_HOST, f"cat {SETTINGS_JSON}") == original_text  # byte for byte, own ANTHROPIC_MODEL
     assert sh(lab, CONFIG_HOST, "ls -A /home/dev/.claude | grep -c ollama-claude.bak || true").strip() == "0"
-    assert "0.16.3" in sh(lab, CONFIG_HOST, "curl -fsS 127.0.0.1:11434/api/version")  # the server stays
+    assert "0.32.15" in sh(lab, CONFIG_HOST, "curl -fsS 127.0.0.1:11434/api/version")  # the server stays
 
     again = uninstall(CONFIG_HOST)
     assert again.rc == 0 and again.changes == 0, again
@@ -141,15 +141,15 @@ def test_pinning_an_older_ollama_switches_back_and_forth_keeping_models_and_sett
         models = {m["name"] for m in json.loads(sh(lab, ROLLBACK_HOST, "curl -fsS 127.0.0.1:11434/api/tags"))["models"]}
         return version, models, sh(lab, ROLLBACK_HOST, f"sha256sum {SETTINGS_JSON}")
 
-    assert chain(ROLLBACK_HOST, ollama_version="0.16.3").rc == 0
+    assert chain(ROLLBACK_HOST, ollama_version="0.32.15").rc == 0
     version, models, settings = state()
-    assert version == "0.16.3" and "glm-4.7-flash:latest" in models
+    assert version == "0.32.15" and "glm-4.7-flash:latest" in models
 
-    down = chain(ROLLBACK_HOST, ollama_version="0.15.2")
+    down = chain(ROLLBACK_HOST, ollama_version="0.18.0")
     assert down.rc == 0, down
-    assert state() == ("0.15.2", models, settings)
-    assert sh(lab, ROLLBACK_HOST, "readlink /usr/local/bin/ollama").strip().endswith("/0.15.2/bin/ollama")
+    assert state() == ("0.18.0", models, settings)
+    assert sh(lab, ROLLBACK_HOST, "readlink /usr/local/bin/ollama").strip().endswith("/0.18.0/bin/ollama")
 
-    up = chain(ROLLBACK_HOST, ollama_version="0.16.3")
+    up = chain(ROLLBACK_HOST, ollama_version="0.32.15")
     assert up.rc == 0, up
-    assert state() == ("0.16.3", models, settings)
+    assert state() == ("0.32.15", models, settings)

@@ -51,7 +51,7 @@ def anthropic(lab):
     home = lab.dir / ANTHROPIC_SERVICE
     executable = home / "bin" / "ollama"
     executable.parent.mkdir(parents=True, exist_ok=True)
-    executable.write_text(baked_standin("0.16.3"))
+    executable.write_text(baked_standin("0.32.15"))
     executable.chmod(0o755)
     catalogue = home / "catalogue.json"
     catalogue.write_text(json.dumps({"models": {ANTHROPIC_MODEL: {

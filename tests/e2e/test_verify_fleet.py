@@ -150,24 +150,24 @@ def test_edit_test_as_root_fails_item_7(provisioned, lab, pyinfra_run, tmp_path)
 
 def test_local_broken_and_cloud_signed_in_picks_the_cloud_model(provisioned, lab, pyinfra_run, tmp_path):
     for host in (GOOD, BROKEN):  # declared on both hosts, so both must have it
-        lab.ssh(host, "ollama pull glm-5:cloud", check=True)
+        lab.ssh(host, "ollama pull glm-5.2:cloud", check=True)
     lab.ssh(BROKEN, f"touch {SERVICE_HOME}/standin-signed-in", check=True)
     try:
         with service_environment(lab, BROKEN, OLLAMA_CONTEXT_LENGTH="4096"):
-            run, report = verify(pyinfra_run, tmp_path, ollama_cloud_models=["glm-5:cloud"])
+            run, report = verify(pyinfra_run, tmp_path, ollama_cloud_models=["glm-5.2:cloud"])
     finally:
         lab.ssh(BROKEN, f"rm -f {SERVICE_HOME}/standin-signed-in", check=True)
     line = next(h for h in report["hosts"] if h["host"] == BROKEN)
-    assert line["link"] == "cloud" and line["model"] == "glm-5:cloud", broken_records(report)
+    assert line["link"] == "cloud" and line["model"] == "glm-5.2:cloud", broken_records(report)
     assert statuses(report, BROKEN)[2] == "warn" and line["status"] == "pass"
     assert run.rc == 0, run
 
 
 def test_both_broken_without_credential_fails_with_the_chains_reasons(provisioned, lab, pyinfra_run, tmp_path):
-    lab.ssh(BROKEN, "ollama pull glm-5:cloud", check=True)
+    lab.ssh(BROKEN, "ollama pull glm-5.2:cloud", check=True)
     lab.ssh(BROKEN, "ollama rm glm-4.7-flash", check=True)
     try:
-        run, report = verify(pyinfra_run, tmp_path, ollama_cloud_models=["glm-5:cloud"],
+        run, report = verify(pyinfra_run, tmp_path, ollama_cloud_models=["glm-5.2:cloud"],
                              verify_allow_anthropic=True)
     finally:
         lab.ssh(BROKEN, "ollama pull glm-4.7-flash", check=True)
@@ -192,7 +192,7 @@ def test_deploy_writes_the_chosen_cloud_model_as_default_and_reruns_change_nothi
     Local broken + cloud signed in: the deploy makes the cloud model the user's default (recorded, so the
     Claude Code step keeps it); once the local model works again the record goes and the default comes back.
     """
-    deploy = {"ollama_cloud_models": ["glm-5:cloud"], "verify_report_dir": str(tmp_path)}
+    deploy = {"ollama_cloud_models": ["glm-5.2:cloud"], "verify_report_dir": str(tmp_path)}
     for host in (GOOD, BROKEN):  # the models step needs the sign-in wherever a cloud model is declared
         lab.ssh(host, f"touch {SERVICE_HOME}/standin-signed-in", check=True)
     try:
@@ -208,7 +208,7 @@ def test_deploy_writes_the_chosen_cloud_model_as_default_and_reruns_change_nothi
         for host in (GOOD, BROKEN):
             lab.ssh(host, f"rm -f {SERVICE_HOME}/standin-signed-in {CHOSEN_RECORD}", check=True)
     assert chose.rc == 0, chose
-    assert chosen == ("glm-5:cloud",) * 3 and record.split() == [USER, "glm-5:cloud"]
+    assert chosen == ("glm-5.2:cloud",) * 3 and record.split() == [USER, "glm-5.2:cloud"]
     assert default_model(lab, GOOD) == ("glm-4.7-flash:latest",) * 3
     assert kept.rc == 0 and kept.changes == 0, kept
     assert restored.rc == 0 and default == ("glm-4.7-flash:latest",) * 3, restored

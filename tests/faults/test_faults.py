@@ -35,7 +35,7 @@ HOSTS = ("gpu1", "gpu2")
 URL = "http://127.0.0.1:11434"
 STORE = "/usr/share/ollama/.ollama/models"
 SERVER_LOG = "/usr/share/ollama/.ollama/standin-requests.jsonl"
-OLD, NEW = "0.15.2", "0.16.3"
+OLD, NEW = "0.18.0", "0.32.15"
 SETTINGS_JSON = "/home/dev/.claude/settings.json"
 #: What the user wrote into settings.json before any run: none of it is a key ollama-claude manages.
 USER_SETTINGS = {"theme": "dark", "includeCoAuthoredBy": False, "env": {"MY_TOOL_HOME": "/opt/my-tool"}}
@@ -270,14 +270,14 @@ def test_unreachable_mirror_keeps_the_installed_version_and_names_the_url(fleet,
     fleet.stop_service(MIRROR_SERVICE)
     try:
         started = time.monotonic()
-        run = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", version="0.17.1"))
+        run = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", version="0.31.1"))
         took = time.monotonic() - started
     finally:
         serve_release_mirror(fleet)
     print(f"\nmirror unreachable: both hosts failed in {took:.0f}s")
     assert run.rc != 0, run
     for host in HOSTS:
-        assert f"{url}/ollama/releases/download/v0.17.1" in run.output, run
+        assert f"{url}/ollama/releases/download/v0.31.1" in run.output, run
         assert version_on(fleet, host) == NEW
     assert_nothing_lost(fleet, before)
 

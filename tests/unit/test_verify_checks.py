@@ -118,6 +118,21 @@ def test_edit_test_reads_is_error_not_subtype():
     assert not result.passed and result.is_error and "ConnectionRefused" in result.result
 
 
+def test_edit_test_fails_on_an_api_error_in_the_transcript_even_when_the_file_was_written():
+    """Ollama < 0.18.0's thinking -> tool_use stream: Claude Code runs the tool, records the broken stream as an
+    API error in the transcript, and still exits 0 with is_error false (measured with the real CLI)."""
+    broken = "API Error: Part of the response never arrived. Try again in a moment."
+    transcript = [
+        json.dumps({"type": "assistant", "message": {"content": [{"type": "thinking", "thinking": "..."}]}}),
+        json.dumps({"type": "assistant", "message": {"content": [{"type": "text", "text": broken}]}}),
+        json.dumps({"type": "result", "subtype": "success", "is_error": False, "result": "Done."}),
+    ]
+    result = parse_edit_test([*transcript, "__OCV_RC__0", "__OCV_FILE__", "hi"])
+    assert not result.passed and result.is_error and result.result == broken
+    clean = parse_edit_test([transcript[0], transcript[2], "__OCV_RC__0", "__OCV_FILE__", "hi"])
+    assert clean.passed and clean.result == "Done."
+
+
 def test_edit_test_as_root_keeps_claudes_refusal():
     refusal = "--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons"
     result = parse_edit_test([refusal, "__OCV_RC__1"])
@@ -142,7 +157,7 @@ def test_edit_test_command_runs_in_a_fresh_directory_and_removes_it(tmp_path: Pa
     assert result.passed, run.stdout
     args, retries, workdir = (tmp_path / "seen").read_text().splitlines()
     assert "--model glm-4.7-flash:latest --allowedTools Read,Edit,Bash --dangerously-skip-permissions" in args
-    assert args.startswith("-p Create test.txt with content hi") and "--output-format json" in args
+    assert args.startswith("-p Create test.txt with content hi") and "--output-format stream-json --verbose" in args
     assert retries == "retries=0"
     assert "ollama-claude-verify." in workdir and not Path(workdir).exists()
 
@@ -282,3 +297,14 @@ def test_claude_code_missing_or_off_pin():
 def test_isolation_uses_the_wrapper_and_its_config_dir():
     isolated = parse_settings({"claude_users": ["dev"], "claude_config_isolation": True}, "h1")
     assert checks.claude_command(isolated) == "claude-local"
+
+
+def test_a_remote_servers_context_is_not_a_failure_before_the_edit_test_loads_the_model():
+    """Otherwise item 2 blocks the local link, and the edit test that would load the model never runs."""
+    remote = parse_settings({"ollama_enabled": False, "ollama_base_url": "http://10.0.4.20:11434"}, "h1")
+    before = checks.check_context(remote, host_obs(service_env=None, loaded=None))
+    assert before.status == "skip"
+    after = checks.check_context(remote, host_obs(service_env=None, loaded={}))
+    assert after.status == "fail" and "no model loaded" in after.message
+    assert checks.check_context(remote, host_obs(service_env=None, loaded={"glm-4.7-flash:latest": 64000})).status == (
+        "pass")

@@ -241,6 +241,7 @@ def parse_edit_test(output: list[str]) -> EditTestResult:
     if _FILE_MARK in output:
         file_content = "\n".join(output[output.index(_FILE_MARK) + 1:])
     is_error, result = None, "\n".join(line for line in claude_lines if line.strip()).strip()
+    api_errors = []
     for line in claude_lines:
         if not line.startswith("{"):
             continue
@@ -250,8 +251,21 @@ def parse_edit_test(output: list[str]) -> EditTestResult:
             continue
         if isinstance(body, dict) and body.get("type") == "result":
             is_error, result = bool(body.get("is_error")), str(body.get("result", ""))
+        elif isinstance(body, dict) and body.get("type") == "assistant":
+            api_errors += [text for text in _assistant_texts(body) if text.startswith(_API_ERROR)]
+    if api_errors:  # a broken stream Claude Code got past (Ollama < 0.18.0): the turn did not complete cleanly
+        is_error, result = True, api_errors[0]
     passed = file_content is not None and file_content.strip() == EDIT_CONTENT and exit_code == 0 and not is_error
     return EditTestResult(passed, exit_code, is_error, result, file_content)
+
+
+#: How Claude Code marks an API failure in its transcript (stream-json): a text block of an assistant message.
+_API_ERROR = "API Error"
+
+
+def _assistant_texts(event: dict[str, Any]) -> list[str]:
+    content = (event.get("message") or {}).get("content") or []
+    return [str(block.get("text", "")) for block in content if isinstance(block, dict) and block.get("type") == "text"]
 
 
 #: Where Claude Code looks for machine policy (managed-settings.json, managed-settings.d/*.json, the macOS MDM
@@ -309,7 +323,9 @@ class EditTest(FactBase[EditTestResult]):
         else:
             claude = [
                 shlex.quote(executable), "-p", shlex.quote(EDIT_PROMPT), "--model", shlex.quote(model),
-                "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions", "--output-format", "json",
+                "--allowedTools", "Read,Edit,Bash", "--dangerously-skip-permissions",
+                # the transcript, not only the result: Claude Code records a broken stream there and exits 0
+                "--output-format", "stream-json", "--verbose",
             ]
             script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 timeout {int(timeout)} {' '.join(claude)} </dev/null"
             run = as_user(user, script, quoted_script=_with_dir(script))
