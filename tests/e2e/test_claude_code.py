@@ -15,6 +15,7 @@ import shlex
 import pytest
 
 from ollama_claude.lab.release_mirror import serve_release_mirror
+from ollama_claude.lab.releases import CLAUDE_CODE_VERSION
 
 pytestmark = [pytest.mark.lab, pytest.mark.claude]
 
@@ -73,11 +74,19 @@ def claude_ops(run) -> dict[str, dict[str, int]]:
 def test_fresh_host_gets_env_and_passes_the_edit_test_through_ollama(claude_lab, deploy):
     run = deploy(limit=GPU)
     assert run.rc == 0, run
-    assert sh(claude_lab, GPU, "readlink /usr/local/bin/claude").strip() == "/opt/claude-code/2.1.197/claude"
-    assert sh(claude_lab, GPU, "claude --version").startswith("2.1.197 ")
-    env = as_user(claude_lab, GPU, "dev", "env")
-    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:11434\n" in env and "ANTHROPIC_AUTH_TOKEN=ollama\n" in env
-    assert "ANTHROPIC_DEFAULT_HAIKU_MODEL=glm-4.7-flash:latest\n" in env and "DISABLE_AUTOUPDATER=1\n" in env
+    link = f"/opt/claude-code/{CLAUDE_CODE_VERSION}/claude"
+    assert sh(claude_lab, GPU, "readlink /usr/local/bin/claude").strip() == link
+    assert sh(claude_lab, GPU, "claude --version").startswith(f"{CLAUDE_CODE_VERSION} ")
+    settings = json.loads(sh(claude_lab, GPU, f"cat {SETTINGS_JSON}"))
+    env = settings["env"]
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:11434" and env["ANTHROPIC_AUTH_TOKEN"] == "ollama"
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "glm-4.7-flash:latest" and env["DISABLE_AUTOUPDATER"] == "1"
+    assert (env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"], env["ENABLE_TOOL_SEARCH"], env["CLAUDE_CODE_ATTRIBUTION_HEADER"]
+            ) == ("64000", "false", "0")
+    assert settings["model"] == "glm-4.7-flash:latest" and "ANTHROPIC_MODEL" not in env
+    # settings.json is what Claude Code reads: the login shell does not carry the token to every process.
+    assert "ANTHROPIC_" not in as_user(claude_lab, GPU, "dev", "env")
+    assert json.loads(sh(claude_lab, GPU, "cat /home/dev/.claude.json"))["hasCompletedOnboarding"] is True
     assert sh(claude_lab, GPU, f"stat -c '%a %U' {SETTINGS_JSON}").strip() == "600 dev"
 
     sh(claude_lab, GPU, f": > {REQUEST_LOG}")
@@ -88,6 +97,8 @@ def test_fresh_host_gets_env_and_passes_the_edit_test_through_ollama(claude_lab,
     assert all(r["headers"]["authorization"].startswith("Bearer ") for r in messages)
     models = {r.get("model") for r in messages}
     assert models == {"glm-4.7-flash"}, models
+    # One session, one system prompt: Ollama's KV cache can reuse the prefix (no per-request billing header).
+    assert len({json.dumps(r["system"]) for r in messages}) == 1, [r["system"] for r in messages]
     assert not any(word in str(model) for model in models for word in ("haiku", "sonnet", "opus", "claude"))
 
     second = deploy(limit=GPU)
@@ -152,7 +163,7 @@ def test_rc_block_once_after_three_runs_and_fish_gets_its_own_file(claude_lab, d
         text = sh(claude_lab, GPU, f"cat {rc_file}")
         assert text.count("# BEGIN ollama-claude") == 1 and text.count("# END ollama-claude") == 1, rc_file
     env_fish = sh(claude_lab, GPU, "cat /home/fishy/.config/ollama-claude/env.fish")
-    assert "set -gx ANTHROPIC_BASE_URL 'http://127.0.0.1:11434'" in env_fish
+    assert "ANTHROPIC_" not in env_fish  # settings.json carries the env
     assert "and source '/home/fishy/.config/ollama-claude/env.fish'" in sh(
         claude_lab, GPU, "cat /home/fishy/.config/fish/config.fish"
     )
@@ -195,7 +206,8 @@ def test_laptop_uses_the_gpu_hosts_ollama(claude_lab, deploy):
     assert gpu.rc == 0, gpu
     laptop = deploy(limit=LAPTOP, ollama_enabled=False, ollama_base_url=f"http://{gpu_address}:11434")
     assert laptop.rc == 0, laptop
-    assert f"ANTHROPIC_BASE_URL=http://{gpu_address}:11434\n" in as_user(claude_lab, LAPTOP, "dev", "env")
+    laptop_settings = json.loads(sh(claude_lab, LAPTOP, f"cat {SETTINGS_JSON}"))
+    assert laptop_settings["env"]["ANTHROPIC_BASE_URL"] == f"http://{gpu_address}:11434"
     sh(claude_lab, GPU, f": > {REQUEST_LOG}")
     assert as_user(claude_lab, LAPTOP, "dev", EDIT_TEST.format(claude="claude")).split() == ["rc=0", "hi"]
     clients = {json.loads(line)["client"] for line in sh(claude_lab, GPU, f"cat {REQUEST_LOG}").splitlines()}

@@ -93,7 +93,9 @@ def test_config_scope_leaves_the_users_files_as_before_the_deploy(lab, chain, un
     assert deployed.rc == 0, deployed
     after_deploy = snapshot(lab, CONFIG_HOST)
     assert after_deploy != before
-    assert json.loads(sh(lab, CONFIG_HOST, f"cat {SETTINGS_JSON}"))["env"]["ANTHROPIC_MODEL"] == "glm-4.7-flash:latest"
+    deployed_settings = json.loads(sh(lab, CONFIG_HOST, f"cat {SETTINGS_JSON}"))
+    # The user's own ANTHROPIC_MODEL would outrank settings.json model: it goes while we manage the file.
+    assert deployed_settings["model"] == "glm-4.7-flash:latest" and "ANTHROPIC_MODEL" not in deployed_settings["env"]
 
     dry = dry_uninstall(lab, CONFIG_HOST)
     for change in ("dev: our keys out of /home/dev/.claude/settings.json", "dev: ollama-claude block out of ~/.bashrc",

@@ -178,11 +178,13 @@ def test_both_broken_without_credential_fails_with_the_chains_reasons(provisione
 
 
 def default_model(lab, host: str) -> tuple[str, str, str]:
-    """The user's default as Claude Code reads it: settings.json model and env, and the env file."""
+    """
+    The user's default as Claude Code reads it: settings.json ``model`` and the role models following it (the
+    main model is not in env: ANTHROPIC_MODEL would outrank ``model``, and the env file carries none of it).
+    """
     data = json.loads(lab.ssh(host, f"cat {SETTINGS_JSON}", check=True).stdout)
-    env_file = lab.ssh(host, f"grep ANTHROPIC_MODEL= /home/{USER}/.config/ollama-claude/env.sh",
-                       check=True).stdout
-    return data["model"], data["env"]["ANTHROPIC_MODEL"], env_file.split("=", 1)[1].strip().strip("'\"")
+    assert "ANTHROPIC_MODEL" not in data["env"]
+    return data["model"], data["env"]["ANTHROPIC_DEFAULT_SONNET_MODEL"], data["env"]["CLAUDE_CODE_SUBAGENT_MODEL"]
 
 
 def test_deploy_writes_the_chosen_cloud_model_as_default_and_reruns_change_nothing(

@@ -107,6 +107,7 @@ def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str)
         name=f"{user.name}: onboarding done in {paths.state_json}",
         path=paths.state_json,
         managed=ONBOARDING_STATE,
+        backup=False,  # Claude Code's state file: it rewrites it itself, one key of ours is merged in
         **owner,
     )
     env = user_env(model_settings, paths)

@@ -199,6 +199,7 @@ def claude_settings(
     mode: str = "600",
     below: str = "/",
     drop_env: list[str] | None = None,
+    backup: bool = True,
 ) -> Iterator[Any]:
     """
     Merge the managed keys into a Claude Code settings file, keeping everything else of the user's.
@@ -208,6 +209,7 @@ def claude_settings(
     + owner, group, mode: of the file (a user's: 0600, it holds the token)
     + below: missing directories under this one are created with the file's owner
     + drop_env: env keys to remove (provider switches, the small/fast model that beats the haiku mapping)
+    + backup: keep a backup of each change (off for Claude Code's own state file, ~/.claude.json)
 
     A file that is not a JSON object fails this host and stays untouched. Each change keeps a backup
     ``<path>.<timestamp>.ollama-claude.bak``; overridden keys are reported by name, never by value.
@@ -228,7 +230,7 @@ def claude_settings(
         return
     if merge.report:
         logger.warning(f"[{host.name}] {path}: {merge.report} (backup kept)")
-    yield from _write(path, merge.render(), owner, group, mode, below, exists=text is not None, backup=True)
+    yield from _write(path, merge.render(), owner, group, mode, below, exists=text is not None, backup=backup)
 
 
 def with_rc_block(lines: list[str] | None, block: str) -> list[str]:
