@@ -6,7 +6,7 @@ so a retired name is refused before a host is touched instead of failing the fal
 Copied from the 2.1.332 binary (``strings`` of ``@anthropic-ai/claude-code-linux-x64@2.1.332`` ``package/claude``):
 the baked model catalogue (``{id:"claude-…",family:"…"`` entries, ``latest_per_family``) and the deprecation
 table (``"claude-3-5-haiku":{modelName:"Claude 3.5 Haiku",retirementDates:{firstParty:"February 19, 2026",…``),
-first-party dates only. ``tests/standin/test_claude_model_table.py`` re-reads both from the binary.
+first-party dates only. ``tests/standin/test_claude_binary_facts.py`` re-reads both from the binary.
 """
 
 from __future__ import annotations
