@@ -41,7 +41,8 @@ class _Forward(http.server.BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        self.server.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+        self.server.seen.append({"method": self.command, "path": self.path, "client": self.client_address[0],
+                                 "headers": dict(self.headers),
                                  "body": body.decode(errors="replace")})
         if self.server.upstream is None:
             self._reply(500, b'{"type":"error","error":{"type":"api_error","message":"capture only"}}',

@@ -24,9 +24,11 @@ from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
 from ollama_claude.lab.standin_server import baked_standin, free_port
 from ollama_claude.lab.system import wait_until_serving
 from ollama_claude.settings import Settings
+from tests.messages_proxy import Recorder
 
 BROKEN, GOOD = "gpu2", "gpu1"
 ANTHROPIC_SERVICE = "anthropic-standin"
+OLLAMA_REQUEST_LOG = "/usr/share/ollama/.ollama/standin-requests.jsonl"
 ANTHROPIC_MODEL = Settings.model_fields["verify_anthropic_model"].default
 #: Made up per run, so finding it anywhere can only mean it leaked from this test's settings.
 API_KEY = f"sk-test-{secrets.token_hex(16)}"
@@ -36,6 +38,11 @@ API_KEY = f"sk-test-{secrets.token_hex(16)}"
 class Endpoint:
     url: str
     home: Path
+    proxy: Recorder
+
+    def clients(self) -> set[str]:
+        """Who sent Messages requests (the stand-in only sees the proxy in front of it)."""
+        return {r["client"] for r in self.proxy.seen if r["path"].startswith("/v1/messages")}
 
     def requests(self) -> list[dict]:
         log = self.home / ".ollama" / "standin-requests.jsonl"
@@ -60,11 +67,17 @@ def anthropic(lab):
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "OLLAMA_HOST": address,
            "OLLAMA_CONTEXT_LENGTH": "200000", "OLLAMA_STANDIN_CATALOGUE": str(catalogue)}
     lab.start_service(ANTHROPIC_SERVICE, [str(executable), "serve"], env=env)
+    shim = None
     try:
         wait_until_serving(f"http://{address}/")
         subprocess.run([str(executable), "pull", ANTHROPIC_MODEL], env=env, check=True, capture_output=True)
-        yield Endpoint(f"http://{address}", home)
+        # Current Claude models get role "system" messages (a <total_tokens> reminder) that Anthropic reads
+        # and the stand-in's scripted model does not: the Messages-API shim moves them into ``system``.
+        shim = Recorder(f"http://{address}", anthropic=True, host=gateway_ip(lab))
+        yield Endpoint(shim.url, home, shim)
     finally:
+        if shim is not None:
+            shim.shutdown()
         lab.stop_service(ANTHROPIC_SERVICE)
 
 
@@ -102,16 +115,44 @@ def test_claude_link_sends_the_api_key_and_is_never_written_as_default(
 
     sent = anthropic.messages()
     assert sent and {request["model"] for request in sent} == {ANTHROPIC_MODEL}, anthropic.requests()
-    assert {request["client"] for request in sent} == {lab.require_state().host(BROKEN).address}
+    assert anthropic.clients() == {lab.require_state().host(BROKEN).address}
     for request in sent:
         assert request["headers"].get("x-api-key") == "***", request
         assert "authorization" not in request["headers"], request
 
     files = [(tmp_path / name).read_text() for name in ("verify.json", "verify-junit.xml")]
-    assert ".verify-settings.json" in run.output, "-vvv shows the edit test's command (masked)"
+    assert ".anthropic-key" in run.output, "-vvv shows the edit test's command (masked)"
     assert API_KEY not in run.output and not any(API_KEY in text for text in files)
     assert settings_model == ("glm-4.7-flash:latest",) * 3 and record.returncode != 0
     assert "the Claude link is not written as a default" in run.output
+
+
+def test_claude_link_under_managed_settings_sends_the_key_only_to_its_endpoint(
+    provisioned, lab, anthropic, pyinfra_run, tmp_path
+):
+    """
+    claude_managed_settings on: /etc/claude-code/managed-settings.json points every Claude Code run at the host's
+    Ollama, and beats --settings. Local model broken: the Claude link still passes against "Anthropic", and the
+    host's Ollama (its request log) never receives an x-api-key; before issue 17 the link's key went there.
+    """
+    before = len(anthropic.messages())
+    lab.ssh(BROKEN, f": > {OLLAMA_REQUEST_LOG}", check=True)
+    with service_environment(lab, BROKEN, OLLAMA_CONTEXT_LENGTH="4096"):
+        run = pyinfra_run("deploys/ollama_claude.py",
+                          data={**claude_link(anthropic, tmp_path), "claude_managed_settings": True})
+        policy = json.loads(lab.ssh(BROKEN, "cat /etc/claude-code/managed-settings.json", check=True).stdout)
+        ollama_log = lab.ssh(BROKEN, f"cat {OLLAMA_REQUEST_LOG}", check=True).stdout
+    report = json.loads((tmp_path / "verify.json").read_text())
+    assert policy["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:11434"
+    assert run.rc == 0, run
+    broken = host_line(report, BROKEN)
+    assert (broken["link"], broken["model"], broken["status"]) == ("claude", ANTHROPIC_MODEL, "pass"), report
+    sent = anthropic.messages()[before:]
+    assert sent and all(request["headers"].get("x-api-key") == "***" for request in sent), sent
+    requests = [json.loads(line) for line in ollama_log.splitlines() if line]
+    assert requests, "verify asked the host's Ollama (tags, show)"
+    assert not [r for r in requests if "x-api-key" in r["headers"]], "the key reached Ollama"
+    assert API_KEY not in run.output and API_KEY not in ollama_log
 
 
 def test_policy_off_fails_the_host_with_the_chains_reasons(provisioned, lab, anthropic, pyinfra_run, tmp_path):
