@@ -188,22 +188,22 @@ def in_background(work) -> tuple[threading.Thread, dict]:
 
 def test_server_crash_during_a_pull_is_retried_and_lists_no_half_model(fleet, provisioned, pyinfra_run):
     before = snapshot(fleet)
-    thread, box = in_background(lambda: pyinfra_run(DEPLOY, data=data("qwen3", version=OLD)))
-    wait_for(lambda: pulling(fleet, "gpu1"), 120, "gpu1 to start pulling qwen3")
+    thread, box = in_background(lambda: pyinfra_run(DEPLOY, data=data("qwen3-coder", version=OLD)))
+    wait_for(lambda: pulling(fleet, "gpu1"), 120, "gpu1 to start pulling qwen3-coder")
     killed = time.monotonic()
     on(fleet, "gpu1", "kill -KILL $(systemctl show -p MainPID --value ollama.service)")
     # systemd's Restart=always brings the server back; what it lists then must not include the cut pull.
     wait_for(lambda: version_on(fleet, "gpu1"), 30, "the Ollama server on gpu1 to be restarted")
     back = time.monotonic() - killed
-    assert "qwen3:latest" not in models_on(fleet, "gpu1")
+    assert "qwen3-coder:latest" not in models_on(fleet, "gpu1")
     thread.join(300)
     run = box["result"]
     print(f"\nserver crash: back in {back:.1f}s, run finished {time.monotonic() - killed:.0f}s after the kill")
     assert_green(run)
     # The cut pull was retried (pull script: transient, with backoff) within ollama_pull_retries (3).
-    assert 2 <= pulls_of(fleet, "gpu1", "qwen3:latest") <= 4 and pulls_of(fleet, "gpu2", "qwen3:latest") == 1
+    assert 2 <= pulls_of(fleet, "gpu1", "qwen3-coder:latest") <= 4 and pulls_of(fleet, "gpu2", "qwen3-coder:latest") == 1
     gpu1, gpu2 = models_on(fleet, "gpu1"), models_on(fleet, "gpu2")
-    assert gpu1["qwen3:latest"] == gpu2["qwen3:latest"]  # the same complete manifest as the unbroken host
+    assert gpu1["qwen3-coder:latest"] == gpu2["qwen3-coder:latest"]  # the same complete manifest as the unbroken host
     for name in gpu1:  # every listed model is whole: the server can describe it from its blobs
         on(fleet, "gpu1", f"curl -fsS {URL}/api/show -d '{{\"model\":\"{name}\"}}' >/dev/null")
     assert_nothing_lost(fleet, before)
@@ -211,7 +211,7 @@ def test_server_crash_during_a_pull_is_retried_and_lists_no_half_model(fleet, pr
 
 def test_host_stopped_during_a_pull_fails_alone_and_converges_after_restart(fleet, provisioned, pyinfra_run):
     before = snapshot(fleet)
-    thread, box = in_background(lambda: pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", version=OLD)))
+    thread, box = in_background(lambda: pyinfra_run(DEPLOY, data=data("qwen3-coder", "gpt-oss:20b", version=OLD)))
     try:
         wait_for(lambda: pulling(fleet, "gpu2"), 120, "gpu2 to start pulling gpt-oss:20b")
         fleet.kill_host("gpu2")
@@ -226,7 +226,7 @@ def test_host_stopped_during_a_pull_fails_alone_and_converges_after_restart(flee
     assert row(run, "Checklist: Ollama, models, Claude Code env, edit test")["no_change"] == 1, run
     assert "✓ gpu1 dev  1✓ 2✓ 3✓ 4✓ 5✓ 6✓ 7✓ 8✓ 9✓" in run.output, run  # the other host finished green
     started = time.monotonic()
-    rerun = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", version=OLD))
+    rerun = pyinfra_run(DEPLOY, data=data("qwen3-coder", "gpt-oss:20b", version=OLD))
     print(f"\nhost stopped: re-run after restart converged in {time.monotonic() - started:.0f}s")
     assert_green(rerun)
     assert "gpt-oss:20b" in models_on(fleet, "gpu2")
@@ -242,7 +242,7 @@ def start_pyinfra(lab, deploy: str, data: dict) -> subprocess.Popen:
 
 def test_controller_killed_during_the_upgrade_leaves_a_working_ollama(fleet, provisioned, pyinfra_run):
     before = snapshot(fleet)
-    upgrade = data("qwen3", "gpt-oss:20b", version=NEW)
+    upgrade = data("qwen3-coder", "gpt-oss:20b", version=NEW)
     controller = start_pyinfra(fleet, DEPLOY, upgrade)
     seen = []
     for line in controller.stdout:
@@ -270,7 +270,7 @@ def test_unreachable_mirror_keeps_the_installed_version_and_names_the_url(fleet,
     fleet.stop_service(MIRROR_SERVICE)
     try:
         started = time.monotonic()
-        run = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", version="0.31.1"))
+        run = pyinfra_run(DEPLOY, data=data("qwen3-coder", "gpt-oss:20b", version="0.31.1"))
         took = time.monotonic() - started
     finally:
         serve_release_mirror(fleet)
@@ -292,18 +292,18 @@ def test_full_model_store_names_the_store_and_the_size_and_keeps_models(fleet, p
                       f"&& cp -a {STORE}/. {SMALL_STORE}/ && free=$(df -Pk {SMALL_STORE} | awk 'NR == 2 {{print $4}}') "
                       f"&& dd if=/dev/zero of={SMALL_STORE}/.filler bs=1k count=$((free - 32)) status=none")
     try:
-        run = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b", "qwen3-coder", ollama_models_dir=SMALL_STORE),
+        run = pyinfra_run(DEPLOY, data=data("qwen3-coder", "gpt-oss:20b", "qwen3", ollama_models_dir=SMALL_STORE),
                           hosts=["gpu1"])
         after = models_on(fleet, "gpu1")  # the server now reads the small store
     finally:
         on(fleet, "gpu1", f"umount {SMALL_STORE}")
-        restored = pyinfra_run(DEPLOY, data=data("qwen3", "gpt-oss:20b"), hosts=["gpu1"])
+        restored = pyinfra_run(DEPLOY, data=data("qwen3-coder", "gpt-oss:20b"), hosts=["gpu1"])
     assert run.rc != 0, run
     assert re.search(rf"gpu1: ollama_models: pulling \S+ from {URL} failed: no space left on device in the model "
                      rf"store {SMALL_STORE} \(\d+ kB free, the model needs \d+ kB\); fix: free space there or set "
                      "ollama_models_dir to a larger disk", run.output), run
     assert {name: after.get(name) for name in before["gpu1"]} == before["gpu1"]
-    assert "qwen3-coder:latest" not in after
+    assert "qwen3:latest" not in after
     assert_green(restored)
     assert_nothing_lost(fleet, before)
 
@@ -325,7 +325,7 @@ def test_stale_host_address_fails_fast_and_is_named(fleet, provisioned, tmp_path
     inventory.write_text(STALE_INVENTORY.format(address=stale))
     started = time.monotonic()
     done = subprocess.run([str(PYINFRA), "-y", "--data", f"ollama_environment={json.dumps(SERVER_ENV)}",
-                           "--data", 'ollama_models=["glm-4.7-flash", "qwen3", "gpt-oss:20b"]',
+                           "--data", 'ollama_models=["glm-4.7-flash", "qwen3-coder", "gpt-oss:20b"]',
                            str(inventory), DEPLOY], cwd=REPO, env=fleet.pyinfra_env(), capture_output=True,
                           text=True, timeout=300, check=False)
     took = time.monotonic() - started
