@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ollama_claude.lab.mirror import REQUEST_LOG, MirrorHandler, MirrorServer, requests
 from ollama_claude.lab.network import set_sysctl
 from ollama_claude.lab.standin_server import baked_standin
 from ollama_claude.lab.system import run, run_quietly, wait_until_serving
+from ollama_claude.mirror.server import REQUEST_LOG, MirrorHandler, MirrorServer, requests
 from ollama_claude.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ import urllib.request
 
 import pytest
 
-from ollama_claude.lab.mirror import requests
 from ollama_claude.lab.release_mirror import MIRROR_SERVICE, gateway_ip, serve_release_mirror
 from ollama_claude.lab.system import wait_until_serving
+from ollama_claude.mirror.server import requests
 from ollama_claude.settings import Settings
 
 #: What the deploy installs by default: the pins the mirror must serve.

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ollama_claude.lab.mirror import requests, write_faults
+from ollama_claude.lab.mirror import write_faults
 from ollama_claude.lab.release_mirror import gateway_ip, serve_release_mirror
 from ollama_claude.lab.standin_server import baked_standin
 from ollama_claude.lab.system import wait_until_serving
+from ollama_claude.mirror.server import requests
 from ollama_claude.models.operations import REGISTRY_HOST
 
 pytestmark = pytest.mark.lab

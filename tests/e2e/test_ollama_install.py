@@ -20,7 +20,7 @@ import pytest
 
 from ollama_claude.lab import network
 from ollama_claude.lab.mirror import FAULTS_FILE, build_mirror, write_faults
-from ollama_claude.lab.releases import ollama_release_dir
+from ollama_claude.mirror.layout import ollama_release_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = "tests/e2e/deploys/install_ollama.py"

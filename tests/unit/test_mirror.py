@@ -19,6 +19,8 @@ from mirror_thread import serving
 
 from ollama_claude.lab import mirror, releases
 from ollama_claude.lab.standin_server import baked_standin, free_port
+from ollama_claude.mirror import layout
+from ollama_claude.mirror import server as mirror_server
 
 VERSIONS = releases.OLLAMA_VERSIONS
 AMD64_ZST = "ollama/releases/download/v0.16.3/ollama-linux-amd64.tar.zst"
@@ -91,7 +93,7 @@ def archive_members(path):
 
 
 def release(root, version):
-    return releases.ollama_release_dir(root, version)
+    return layout.ollama_release_dir(root, version)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -227,7 +229,7 @@ def test_rebuild_is_idempotent_and_deterministic(root, tmp_path):
 
 
 def test_download_verifies_and_a_corrupted_one_does_not(root, base_url, faults, tmp_path):
-    release = releases.ollama_release_dir(root, "0.16.3")
+    release = layout.ollama_release_dir(root, "0.16.3")
     for name in ("sha256sum.txt", "ollama-linux-amd64.tar.zst"):
         status, _, body = fetch(f"{base_url}/{AMD64_ZST.rsplit('/', 1)[0]}/{name}")
         assert status == 200
@@ -322,7 +324,7 @@ def test_padding_is_deterministic_and_a_too_small_size_keeps_the_natural_archive
 def test_mirror_remembers_its_release_size(cache, tmp_path, monkeypatch):
     root = tmp_path / "mirror"
     mirror.build_mirror(root, ("0.18.0",), claude_code_version=None, release_size=2_500_000)
-    archive = releases.ollama_release_dir(root, "0.18.0") / "ollama-linux-amd64.tar.zst"
+    archive = layout.ollama_release_dir(root, "0.18.0") / "ollama-linux-amd64.tar.zst"
     assert archive.stat().st_size == 2_500_000
     mirror.build_mirror(root, ("0.18.0",), claude_code_version=None)  # a later plain build keeps the size
     assert archive.stat().st_size == 2_500_000
@@ -367,7 +369,7 @@ def settled_requests(root, path: str) -> list[dict]:
     """The log's records for path once it stops growing: a request is logged just after its response is sent."""
     seen = -1
     while True:
-        logged = [r for r in mirror.requests(root) if r["path"] == path]
+        logged = [r for r in mirror_server.requests(root) if r["path"] == path]
         if len(logged) == seen:
             return logged
         seen = len(logged)
@@ -430,7 +432,7 @@ def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
         assert status == 200 and packument["dist-tags"]["latest"] == releases.CLAUDE_CODE_VERSION
         assert dist["tarball"] == f"{base}/npm/{package}/-/claude-code-linux-x64-{releases.CLAUDE_CODE_VERSION}.tgz"
         tarball = releases.claude_code_tarball()
-        assert (dist["integrity"], dist["shasum"]) == releases.npm_integrity(tarball.read_bytes())
+        assert (dist["integrity"], dist["shasum"]) == layout.npm_integrity(tarball.read_bytes())
         packed = subprocess.run(
             [
                 "npm",
@@ -451,7 +453,7 @@ def test_npm_tree_is_usable_by_the_npm_client(tmp_path):
         )
         assert packed.returncode == 0, packed.stderr
         assert json.loads(packed.stdout)[0]["integrity"] == dist["integrity"]
-        assert any(r["path"].endswith(".tgz") for r in mirror.requests(root)), (
+        assert any(r["path"].endswith(".tgz") for r in mirror_server.requests(root)), (
             "npm fetched the tarball from us"
         )
 

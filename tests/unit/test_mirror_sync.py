@@ -14,6 +14,7 @@ from mirror_thread import serving
 from ollama_claude.claude.facts import integrity_sha512_hex
 from ollama_claude.lab import mirror, releases
 from ollama_claude.lab.standin_server import free_port
+from ollama_claude.mirror import server as mirror_server
 from ollama_claude.mirror.sync import MirrorSyncError, sync, wanted_archives
 
 VERSION = "0.32.15"
@@ -65,7 +66,7 @@ def test_sync_takes_only_what_each_arch_and_gpu_needs(tmp_path, upstream, upstre
         assert (release / name).read_bytes() == (upstream_root / RELEASE / name).read_bytes()
     # the upstream's sums file as published, so a host checks its archive against upstream's own line
     assert (release / "sha256sum.txt").read_bytes() == (upstream_root / RELEASE / "sha256sum.txt").read_bytes()
-    fetched = {entry["path"].rsplit("/", 1)[1] for entry in mirror.requests(upstream_root)}
+    fetched = {entry["path"].rsplit("/", 1)[1] for entry in mirror_server.requests(upstream_root)}
     assert not any(name.endswith(".tgz") and name.startswith("ollama-") for name in fetched), fetched
 
 
@@ -79,10 +80,10 @@ def test_a_release_with_only_linux_tgz_names_the_reason():
 
 def test_resync_fetches_no_archive_again(tmp_path, upstream, upstream_root):
     run_sync(tmp_path, upstream)
-    before = len(mirror.requests(upstream_root))
+    before = len(mirror_server.requests(upstream_root))
     report = run_sync(tmp_path, upstream)
     assert report.fetched == [] and report.bytes_fetched == 0 and len(report.kept) == 2
-    fetched_paths = {entry["path"] for entry in mirror.requests(upstream_root)[before:]}
+    fetched_paths = {entry["path"] for entry in mirror_server.requests(upstream_root)[before:]}
     assert not any(path.endswith((".tgz", ".tar.zst")) for path in fetched_paths), fetched_paths
 
 

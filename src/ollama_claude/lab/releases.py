@@ -9,11 +9,9 @@ install.sh are under scripts/.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
-import json
 import math
 import os
 import platform
@@ -29,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ollama_claude.lab.standin_server import baked_standin
+from ollama_claude.mirror.layout import cache_dir, ollama_release_dir, write_atomically
 
 #: 0.16.3 is below the toolkit's floor (upgrade tests), 0.18.0 the floor, 0.32.15 the default.
 OLLAMA_VERSIONS = ("0.16.3", "0.18.0", "0.32.15")
@@ -304,13 +303,7 @@ main
 """
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("OLLAMA_CLAUDE_CACHE") or Path.home() / ".cache" / "ollama-claude")
 
-
-def ollama_release_dir(root: Path, version: str) -> Path:
-    """Where the GitHub-shaped URL `<mirror>/ollama/releases/download/v<version>/` is served from."""
-    return root / "ollama" / "releases" / "download" / f"v{version}"
 
 
 def release_artifact_names(version: str, arches: tuple[str, ...] = OLLAMA_ARCHES) -> list[str]:
@@ -646,12 +639,12 @@ def build_ollama_release(
             _link_or_copy(padded[0], target / name)
             sums[name] = padded[1]
         else:
-            _write_atomically(target / name, data)
+            write_atomically(target / name, data)
             sums[name] = hashlib.sha256(data).hexdigest()
     for stale in target.iterdir():  # files of an earlier layout (e.g. the Linux .tgz the lab once served)
         if not stale.name.startswith(".") and stale.name not in artifacts and stale.name != "sha256sum.txt":
             stale.unlink()
-    _write_atomically(target / "sha256sum.txt", sha256sum_text(sums).encode())
+    write_atomically(target / "sha256sum.txt", sha256sum_text(sums).encode())
     stamp.write_text(fingerprint)
     return target
 
@@ -665,11 +658,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
 
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------- Claude Code
@@ -715,45 +703,3 @@ def claude_cli_path(version: str = CLAUDE_CODE_VERSION) -> Path:
     tmp.chmod(0o755)
     os.replace(tmp, target)
     return target
-
-
-def npm_integrity(data: bytes) -> tuple[str, str]:
-    """(integrity, shasum) as npm records them: sha512 in SRI base64 form, sha1 hex."""
-    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode(), hashlib.sha1(
-        data
-    ).hexdigest()
-
-
-def publish_npm_package(root: Path, tarball: Path) -> Path:
-    """Lay one package version out like the registry: packument, version document, tarball.
-
-    A path cannot be both the packument and the directory holding `-/`, so documents are stored as
-    `index.json` inside the package (and version) directories; the mirror serves a directory by its
-    index.json and rewrites the root-relative `dist.tarball` to its own base URL.
-    """
-    data = tarball.read_bytes()
-    with tarfile.open(tarball) as tar:
-        manifest = json.load(tar.extractfile("package/package.json"))
-    name, version = manifest["name"], manifest["version"]
-    unscoped = name.split("/")[-1]
-    package_dir = root / "npm" / name
-    tarball_rel = f"{name}/-/{unscoped}-{version}.tgz"
-    integrity, shasum = npm_integrity(data)
-    version_doc = {
-        **manifest,
-        "_id": f"{name}@{version}",
-        "dist": {"tarball": f"/npm/{tarball_rel}", "integrity": integrity, "shasum": shasum},
-    }
-    (package_dir / "-").mkdir(parents=True, exist_ok=True)
-    (package_dir / version).mkdir(exist_ok=True)
-    target_tgz = root / "npm" / tarball_rel
-    if not target_tgz.is_file() or target_tgz.stat().st_size != len(data):
-        _write_atomically(target_tgz, data)
-    _write_atomically(package_dir / version / "index.json", json.dumps(version_doc, indent=2).encode())
-    packument_path = package_dir / "index.json"
-    packument = json.loads(packument_path.read_text()) if packument_path.is_file() else {"versions": {}}
-    packument["versions"][version] = version_doc
-    newest = max(packument["versions"], key=lambda v: tuple(int(p) for p in v.split(".")[:3]))
-    packument.update({"_id": name, "name": name, "dist-tags": {"latest": newest}})
-    _write_atomically(packument_path, json.dumps(packument, indent=2).encode())
-    return package_dir

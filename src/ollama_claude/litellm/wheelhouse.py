@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..lab.releases import cache_dir
+from ..mirror.layout import cache_dir
 from ..settings import Settings
 
 INDEX = "index.html"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ollama_claude.lab.mirror import serve
+from ollama_claude.mirror.server import serve
 from ollama_claude.settings import Settings, SettingsError
 
 from .models import DEFAULT_MODEL_REGISTRY, sync_model

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ollama_claude.claude.facts import integrity_sha512_hex, platform_package
-from ollama_claude.lab.releases import ollama_release_dir, publish_npm_package
+from ollama_claude.mirror.layout import ollama_release_dir, publish_npm_package
 
 CHUNK = 1 << 20
 TIMEOUT = 120
