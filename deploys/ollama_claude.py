@@ -10,10 +10,13 @@ from ollama_claude.claude.deploy import configure_claude_code
 from ollama_claude.litellm.deploy import configure_litellm
 from ollama_claude.models.deploy import manage_models
 from ollama_claude.ollama.deploy import install_ollama
+from ollama_claude.rollout.deploy import pins_before, record_host_pins
 from ollama_claude.verify.deploy import verify_host
 
+before = pins_before()  # what the host runs before anything changes (state.json)
 install_ollama()
 manage_models()
 configure_litellm()
 configure_claude_code()
+record_host_pins(before)
 verify_host()

@@ -22,6 +22,7 @@ from ..claude.paths import user_paths
 from ..claude.settings_merge import CONFLICTING_ENV, context_window, user_settings
 from ..models.facts import ModelShow, OllamaModels, OllamaSignin
 from ..ollama.facts import OllamaServerVersion
+from ..rollout.hoststate import VERIFY_PATH, HostState, now, verify_key, verify_record, write_json_command
 from ..settings import ClaudeUser, Settings
 from . import chain as fallback
 from .checks import (
@@ -202,6 +203,11 @@ def checklist(settings: Settings):
                       for item in shared]
         lines.append(replace(line, items=shared + line.items, seconds=line.seconds + host_seconds))
     fleet_report(state).record(host.name, lines, executing=state.is_executing)
+    # The host's own record of this result (rollout/status read it): written only when the result changed.
+    pins = {"ollama_version": settings.ollama_version, "claude_code_version": settings.claude_code_version}
+    record = verify_record(lines, pins, now())
+    if verify_key(record) != verify_key(host.get_fact(HostState)["verify"]):
+        yield write_json_command(VERIFY_PATH, record)
     if any(line.status == "fail" for line in lines):
         yield failure_command(lines)
         return

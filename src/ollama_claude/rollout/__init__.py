@@ -1,0 +1,1 @@
+"""Reprovisioning after upgrades: what each host ran before (hoststate), `status`, and `rollout` in waves."""
