@@ -7,9 +7,10 @@ import sys
 
 from .lab import cli as lab_cli
 from .mirror import cli as mirror_cli
+from .rollout import cli as rollout_cli
 
 # Add a group: a module with `register(subparsers)` that sets `run=callable(args) -> int` on its parsers.
-COMMAND_GROUPS = (lab_cli, mirror_cli)
+COMMAND_GROUPS = (lab_cli, mirror_cli, rollout_cli)
 
 
 def main(argv: list[str] | None = None) -> int:
