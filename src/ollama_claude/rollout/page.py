@@ -21,8 +21,9 @@ h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:18px 0 6px}
 .pass{color:#116329} .fail{color:#b3261e;font-weight:600} .warn{color:#9a6700} .skip{color:#57606a}
 .unreachable{color:#b3261e}
 table{border-collapse:collapse;width:100%} th,td{border-bottom:1px solid #d0d7de;padding:3px 6px;text-align:left;
-vertical-align:top} th{background:#f6f8fa;position:sticky;top:0}
-td.items span{display:inline-block;min-width:22px} .old{color:#57606a} .changed{background:#fff8c5}
+vertical-align:top;white-space:nowrap} th{background:#f6f8fa;position:sticky;top:0}
+td:last-child{white-space:normal}
+td.items span{display:inline-block;min-width:22px} .old{color:#57606a} .changed{background:#fffbe6}
 .decision{padding:6px 10px;border-left:4px solid #116329;background:#f6fff8;margin:4px 0}
 .decision.stop{border-color:#b3261e;background:#fff5f5}
 """
