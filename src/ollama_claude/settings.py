@@ -154,7 +154,12 @@ class Settings(BaseModel):
     ollama_port: int = Field(11434, description="Listen port")
     ollama_allow_lan: bool = Field(False, description="Allow binding beyond loopback (laptops using a GPU box)")
     ollama_allowed_clients: list[str] = Field(
-        default_factory=list, description="With LAN access: client networks (CIDR) allowed by the service"
+        default_factory=list, description="With LAN access: the only client networks (CIDR) that reach the port; "
+        "enforced on Linux by an nftables table of ours (nftables installed when missing), else the host fails"
+    )
+    ollama_allow_unenforced_lan: bool = Field(
+        False, description="Where ollama_allowed_clients cannot be enforced (no usable nftables, macOS): warn and "
+        "serve every client that reaches the port instead of failing the host"
     )
     ollama_keep_alive: str = Field("30m", description="OLLAMA_KEEP_ALIVE: keep the model loaded between turns")
     ollama_models_dir: str | None = Field(None, description="OLLAMA_MODELS (default: the service user's)")

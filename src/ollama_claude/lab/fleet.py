@@ -405,6 +405,9 @@ class Lab:
             "--boot",
             "--console=pipe",
             f"--network-namespace-path=/run/netns/{host.netns}",
+            # The netns is the host's own: with CAP_NET_ADMIN its nftables (ollama_allowed_clients) work and
+            # reach no other network namespace.
+            "--capability=CAP_NET_ADMIN",
             "--link-journal=no",
             "--resolv-conf=off",
             "--timezone=off",

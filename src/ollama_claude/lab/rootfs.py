@@ -25,6 +25,7 @@ PACKAGES = (
     "python3",
     "iproute2",
     "procps",
+    "nftables",  # ollama_allowed_clients is enforced with an nftables table of ours
 )
 # Bump when the post-build customisation below changes, so cached trees are rebuilt.
 CUSTOMISATION_VERSION = "1"

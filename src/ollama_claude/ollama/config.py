@@ -59,9 +59,11 @@ def unit_file() -> str:
     return render("ollama/ollama.service.j2", binary=BIN_LINK, user=SERVICE_USER, path=SERVICE_PATH_ENV)
 
 
-def drop_in(environment: dict[str, str], allowed_clients: list[str]) -> str:
+def drop_in(environment: dict[str, str], allowed_clients: list[str], allowlist_unit: str | None = None) -> str:
+    """``allowlist_unit``: the unit loading our nftables allowlist, which the server then requires."""
     lines = [systemd_assignment(key, value) for key, value in environment.items()]
-    return render("ollama/override.conf.j2", environment=lines, allowed_clients=allowed_clients)
+    return render("ollama/override.conf.j2", environment=lines, allowed_clients=allowed_clients,
+                  allowlist_unit=allowlist_unit)
 
 
 def drop_in_settings(lines: list[str]) -> dict[str, list[str]]:

@@ -7,11 +7,15 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.server import Groups, Home
-from pyinfra.operations import files, server
+from pyinfra.operations import files, server, systemd
 
+from ..allowlist import rules as allowlist_rules
+from ..allowlist.facts import NftAllowlist
+from ..allowlist.operations import allowlist_loaded, allowlist_on_darwin, allowlist_removed, unenforceable
 from ..context import host_settings
 from ..privilege import system_privilege
 from ..settings import Settings
+from ..uninstall.operations import file_removed
 from . import dropin, operations, port
 from .config import (
     DROP_IN_PATH,
@@ -25,7 +29,7 @@ from .config import (
     server_environment,
     unit_file,
 )
-from .facts import OllamaInstall, UnifiedCgroups
+from .facts import OllamaInstall
 
 #: Groups install.sh adds the service user to, when the host has them (GPU device access).
 GPU_GROUPS = ("render", "video")
@@ -40,6 +44,8 @@ def install_ollama() -> None:
     if settings.context_warning:
         logger.warning(f"{host.name}: {settings.context_warning}")
     platform = operations.current_platform()
+    if platform is operations.DARWIN and settings.ollama_allowed_clients:
+        _darwin_allowlist(settings)
     if platform is operations.LINUX:  # macOS: another issue reworks its service; no port check there yet
         port.port_is_ours(
             name=f"Port {settings.ollama_port} free or held by our ollama.service", port=settings.ollama_port,
@@ -87,14 +93,11 @@ def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
             name="Ollama models directory", path=settings.ollama_models_dir, user=SERVICE_USER,
             group=SERVICE_USER, recursive=True,
         )
-    if settings.ollama_allowed_clients and not host.get_fact(UnifiedCgroups):
-        logger.warning(
-            f"{host.name}: ollama_allowed_clients is NOT enforced here: systemd's IPAddressAllow= needs cgroup v2 "
-            f"(this host runs cgroup v1); restrict port {settings.ollama_port} with a host firewall instead"
-        )
+    allowlist_unit = _linux_allowlist(settings)
     unit = files.put(name="Ollama systemd unit", src=StringIO(unit_file()), dest=UNIT_PATH, mode="644")
     overrides = files.put(
-        name="Ollama service overrides", src=StringIO(drop_in(environment, settings.ollama_allowed_clients)),
+        name="Ollama service overrides",
+        src=StringIO(drop_in(environment, settings.ollama_allowed_clients, allowlist_unit)),
         dest=DROP_IN_PATH, mode="644",
     )
     legacy = dropin.legacy_drop_in_removed(
@@ -104,3 +107,46 @@ def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
     for warning in dropin.override_warnings(host.get_fact(dropin.ServiceDropIns), list(environment)):
         logger.warning(f"{host.name}: {warning}")
     return [unit, overrides, legacy]
+
+
+def _darwin_allowlist(settings: Settings) -> None:
+    allowlist_on_darwin(name="ollama_allowed_clients on macOS", port=settings.ollama_port,
+                        unenforced_ok=settings.ollama_allow_unenforced_lan)
+
+
+def remove_allowlist() -> None:
+    """Our nftables table, its boot unit and rules file gone (a host that never had them: no change)."""
+    unit = allowlist_rules.UNIT
+    file_removed(name="Remove the allowlist boot unit", path=allowlist_rules.UNIT_PATH,
+                 before=f"systemctl disable {unit} >/dev/null 2>&1; true", after="systemctl daemon-reload")
+    allowlist_removed(name="Remove our nftables table (ollama_allowed_clients)")
+    file_removed(name="Remove the allowlist rules", path=allowlist_rules.RULES_FILE,
+                 after=f"rmdir {allowlist_rules.RULES_FILE.rsplit('/', 1)[0]} 2>/dev/null; true")
+
+
+def _linux_allowlist(settings: Settings) -> str | None:
+    """
+    ollama_allowed_clients as our nftables table, loaded now and at every boot before the server (whose drop-in
+    then requires the unit: no table, no server). Returns that unit, or None when there is no list (an earlier
+    list's table is removed) or the user accepted an unenforced one where nftables cannot work.
+    """
+    if not settings.ollama_allowed_clients:
+        if host.get_fact(NftAllowlist)["state"] == "present":
+            remove_allowlist()
+        return None
+    fact = host.get_fact(NftAllowlist)
+    if unenforceable(fact) and settings.ollama_allow_unenforced_lan:
+        allowlist_loaded(name="ollama_allowed_clients (NOT enforceable here)", port=settings.ollama_port,
+                         clients=settings.ollama_allowed_clients, unenforced_ok=True)
+        return None
+    rules_dir = allowlist_rules.RULES_FILE.rsplit("/", 1)[0]
+    files.directory(name="Allowlist rules directory", path=rules_dir, mode="755")
+    files.put(name="Allowlist rules (nftables)", dest=allowlist_rules.RULES_FILE, mode="644",
+              src=StringIO(allowlist_rules.rules_file(settings.ollama_port, settings.ollama_allowed_clients)))
+    boot_unit = files.put(name="Allowlist boot unit", dest=allowlist_rules.UNIT_PATH, mode="644",
+                          src=StringIO(allowlist_rules.unit_file()))
+    allowlist_loaded(name=f"Only loopback and {', '.join(settings.ollama_allowed_clients)} reach port "
+                     f"{settings.ollama_port}", port=settings.ollama_port, clients=settings.ollama_allowed_clients)
+    systemd.service(name="Allowlist loaded at boot", service=allowlist_rules.UNIT, running=True, enabled=True,
+                    daemon_reload=boot_unit.will_change)
+    return allowlist_rules.UNIT

@@ -25,6 +25,7 @@ from ..ollama.config import (
     server_environment,
     unit_file,
 )
+from ..ollama.deploy import remove_allowlist
 from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
 from ..ollama.operations import UNIT
@@ -114,6 +115,7 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
         file_removed(name="Remove the Ollama service overrides", path=DROP_IN_PATH,
                      after=f"rmdir {posixpath.dirname(DROP_IN_PATH)} 2>/dev/null; {reload}")
         file_removed(name="Remove the Ollama systemd unit", path=UNIT_PATH, content=units, after=reload)
+        remove_allowlist()
     link_removed(name="Remove the ollama command", path=BIN_LINK, inside=INSTALL_ROOT)
     files.directory(name="Remove Ollama releases", path=posixpath.dirname(INSTALL_ROOT), present=False)
     files.directory(name="Remove the model pull script", path=posixpath.dirname(PULL_SCRIPT), present=False)
