@@ -1,0 +1,226 @@
+"""
+Issue 18 on the lab (3 hosts, real SSH, real Claude Code, the stand-in packaged per release):
+
+- `rollout --dry` prints the wave plan and changes nothing;
+- a bad release (0.33.0 that brings back the pre-0.18.0 thinking -> tool_use stream): the canary fails the real
+  edit test, the rollout stops, the canary is switched back to the pins it ran before and verifies green, the
+  other hosts are never touched (their Ollama service PIDs unchanged); exit non-zero;
+- 0.18.0 -> 0.32.15 in waves (1, 2, 3): the controller is killed during wave 2, every host still answers on the
+  old or the new pins, `status` shows each host's pins, and the same command re-run skips wave 1 and finishes green.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from pyinfra_cli_run import REPO
+
+from ollama_claude.lab.release_mirror import mirror_root, serve_release_mirror
+from ollama_claude.lab.standin_server import baked_standin
+from ollama_claude.mirror.layout import ollama_release_dir
+from ollama_claude.rollout.hoststate import STATE_PATH, VERIFY_PATH
+from ollama_claude.settings import MIN_OLLAMA_VERSION, Settings
+
+FLOOR, PIN = str(MIN_OLLAMA_VERSION), Settings.model_fields["ollama_version"].default
+CLAUDE = Settings.model_fields["claude_code_version"].default
+BAD = "0.33.0"
+HOSTS = ("gpu1", "gpu2", "gpu3")
+CLI = Path(sys.executable).parent / "ollama-claude"
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    """This module's own 3-host lab (overrides the 2-host default), from the shared lab helper."""
+    shared = request.config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+    yield from shared.disposable_lab(shared.TEST_LAB, shared.TEST_SUBNET, 3)
+
+
+def bad_release(root: Path, version: str = BAD) -> None:
+    """
+    A test-only release: the stand-in baked as ``version``, except that its release regressed the fix of
+    ollama/ollama f3f31a8 (the BEHAVIOURS row moved past it), so a thinking model's tool call stream is the
+    pre-0.18.0 one. It installs, starts and reports its version like any release; only tool calls break.
+    """
+    source, count = re.subn(r'"stream_closes_thinking_before_tool_use": "[^"]+"',
+                            '"stream_closes_thinking_before_tool_use": "99.0.0"', baked_standin(version))
+    assert count == 1
+    data = source.encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("bin/ollama")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    archive = subprocess.run(["zstd", "-q", "-c"], input=buffer.getvalue(), capture_output=True, check=True).stdout
+    target = ollama_release_dir(root, version)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "ollama-linux-amd64.tar.zst").write_bytes(archive)
+    (target / "sha256sum.txt").write_text(f"{hashlib.sha256(archive).hexdigest()}  ./ollama-linux-amd64.tar.zst\n")
+
+
+def release_listing(root: Path) -> None:
+    """The release directory's listing, as a static server's autoindex shows it (status reads it)."""
+    download = ollama_release_dir(root, "0").parent
+    names = sorted(path.name for path in download.iterdir() if path.is_dir())
+    (download / "index.html").write_text("<html><body>" + "".join(f'<a href="{n}/">{n}/</a>\n' for n in names)
+                                         + "</body></html>\n")
+
+
+@pytest.fixture(scope="module")
+def fleet(lab, pyinfra_run):
+    """Every host deployed on the floor (0.18.0), with a bad 0.33.0 in the mirror beside the real releases."""
+    serve_release_mirror(lab)
+    bad_release(mirror_root(lab))
+    release_listing(mirror_root(lab))
+    started = time.monotonic()
+    run = pyinfra_run("deploys/ollama_claude.py", data={"ollama_version": FLOOR})
+    print(f"initial deploy on the floor: {time.monotonic() - started:.1f} s")
+    assert run.rc == 0, run
+    return lab
+
+
+def on(lab, host: str, command: str) -> str:
+    return lab.ssh(host, command, check=True, timeout=120).stdout.strip()
+
+
+def version(lab, host: str) -> str | None:
+    done = lab.ssh(host, "curl -fsS --max-time 5 127.0.0.1:11434/api/version", timeout=60)
+    return json.loads(done.stdout)["version"] if done.returncode == 0 else None
+
+
+def pid(lab, host: str) -> str:
+    return on(lab, host, "systemctl show -p MainPID --value ollama.service")
+
+
+def state(lab, host: str) -> dict:
+    return json.loads(on(lab, host, f"cat {STATE_PATH}"))
+
+
+def cli(lab, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    started = time.monotonic()
+    done = subprocess.run([str(CLI), *args], cwd=REPO, env=lab.pyinfra_env(), text=True, capture_output=True,
+                          timeout=timeout, check=False)
+    print(f"ollama-claude {' '.join(args)}: exit {done.returncode} after {time.monotonic() - started:.1f} s\n"
+          f"{done.stdout}\n{done.stderr[-3000:]}")
+    return done
+
+
+def test_the_deploy_records_pins_and_verify_and_a_rerun_changes_nothing(fleet, pyinfra_run):
+    for host in HOSTS:
+        recorded = state(fleet, host)
+        assert recorded["current"]["ollama_version"] == FLOOR, recorded
+        assert recorded["current"]["claude_code_version"] == CLAUDE
+        verified = json.loads(on(fleet, host, f"cat {VERIFY_PATH}"))
+        assert verified["status"] == "pass" and verified["ollama_version"] == FLOOR, verified
+        assert [item["number"] for item in verified["items"]] == list(range(1, 10))
+    before = {host: on(fleet, host, f"stat -c %Y {STATE_PATH} {VERIFY_PATH}") for host in HOSTS}
+    again = pyinfra_run("deploys/ollama_claude.py", data={"ollama_version": FLOOR})
+    assert again.rc == 0 and again.changes == 0, again
+    assert {host: on(fleet, host, f"stat -c %Y {STATE_PATH} {VERIFY_PATH}") for host in HOSTS} == before
+
+
+def test_dry_prints_the_plan_and_changes_nothing(fleet, tmp_path):
+    pids = {host: pid(fleet, host) for host in HOSTS}
+    done = cli(fleet, "rollout", "inventories/lab.py", "--waves", "1,2,100%", "--dry",
+               "--report-dir", str(tmp_path))
+    assert done.returncode == 0
+    assert "wave 1: gpu1\n" in done.stdout and "wave 2: gpu2\n" in done.stdout and "wave 3: gpu3\n" in done.stdout
+    assert f"gpu1: Ollama {FLOOR}, Claude Code {CLAUDE} -> Ollama {PIN}, Claude Code {CLAUDE}" in done.stdout
+    assert {host: pid(fleet, host) for host in HOSTS} == pids
+    assert {host: version(fleet, host) for host in HOSTS} == dict.fromkeys(HOSTS, FLOOR)
+    assert not (tmp_path / "rollout-progress.json").exists()
+
+
+def test_status_shows_pins_models_last_verify_and_newer_releases(fleet, tmp_path):
+    done = cli(fleet, "status", "inventories/lab.py", "--data", f"ollama_version={FLOOR}",
+               "--report-dir", str(tmp_path))
+    assert done.returncode == 0
+    status = json.loads((tmp_path / "status.json").read_text())
+    for entry in status["hosts"]:
+        assert entry["running"] == {"ollama_version": FLOOR, "claude_code_version": CLAUDE}, entry
+        assert entry["last_verify"]["status"] == "pass" and "glm-4.7-flash:latest" in entry["models"]
+        offer = status["offers"][entry["host"]]
+        assert offer["ollama"] == [PIN, BAD], offer
+    assert f"newer Ollama: {PIN}, {BAD}" in done.stdout
+    assert (tmp_path / "fleet.html").is_file()
+
+
+def test_a_bad_release_stops_at_the_canary_which_goes_back_green(fleet, tmp_path):
+    pids = {host: pid(fleet, host) for host in HOSTS}
+    done = cli(fleet, "rollout", "inventories/lab.py", "--waves", "1,2,100%", "--data", f"ollama_version={BAD}",
+               "--report-dir", str(tmp_path))
+    assert done.returncode == 1, done
+    report = json.loads((tmp_path / "rollout.json").read_text())
+    canary = report["waves"][0]
+    assert canary["hosts"] == ["gpu1"] and canary["decision"] == "stop", canary
+    assert canary["results"]["gpu1"]["status"] == "fail"
+    assert any("item 7" in problem for problem in canary["results"]["gpu1"]["failing"]), canary
+    assert canary["rollback"]["green"] is True, canary["rollback"]
+    assert [wave["decision"] for wave in report["waves"][1:]] == [None, None]
+    # The canary is back on the pins it ran before, green, and says so itself.
+    assert version(fleet, "gpu1") == FLOOR
+    recorded = state(fleet, "gpu1")
+    assert recorded["current"]["ollama_version"] == FLOOR and recorded["previous"]["ollama_version"] == BAD
+    assert json.loads(on(fleet, "gpu1", f"cat {VERIFY_PATH}"))["status"] == "pass"
+    # The later waves' hosts were never touched.
+    assert {host: pid(fleet, host) for host in ("gpu2", "gpu3")} == {h: pids[h] for h in ("gpu2", "gpu3")}
+    assert {host: version(fleet, host) for host in ("gpu2", "gpu3")} == {"gpu2": FLOOR, "gpu3": FLOOR}
+    junit = (tmp_path / "rollout-junit.xml").read_text()
+    assert 'name="gpu1 upgrade"' in junit and "<failure" in junit and "not run" in junit
+    assert "stopped at wave 1" in done.stdout
+
+
+def test_green_waves_survive_a_killed_controller_and_resume(fleet, tmp_path):
+    argv = [str(CLI), "rollout", "inventories/lab.py", "--waves", "1,2,100%", "--report-dir", str(tmp_path)]
+    progress_path = tmp_path / "rollout-progress.json"
+    controller = subprocess.Popen(argv, cwd=REPO, env=fleet.pyinfra_env(), text=True, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and controller.poll() is None:
+        try:
+            waves = json.loads(progress_path.read_text())["waves"]
+        except (OSError, ValueError):
+            waves = []
+        if len(waves) == 3 and waves[1]["decision"] == "running":
+            time.sleep(8)  # into wave 2's deploy
+            break
+        time.sleep(1)
+    assert controller.poll() is None, controller.stdout.read()
+    os.killpg(controller.pid, signal.SIGKILL)  # the control machine dies: the controller and its pyinfra
+    controller.wait()
+    # Every host answers, on the old or the new pins.
+    time.sleep(5)
+    answers = {}
+    for host in HOSTS:
+        for _ in range(30):
+            answers[host] = version(fleet, host)
+            if answers[host]:
+                break
+            time.sleep(2)
+    assert answers["gpu1"] == PIN and answers["gpu3"] == FLOOR and answers["gpu2"] in (FLOOR, PIN), answers
+    status = cli(fleet, "status", "inventories/lab.py", "--report-dir", str(tmp_path / "status"))
+    for host in HOSTS:
+        assert re.search(rf"^. {host}  running {re.escape(answers[host])} / {CLAUDE}", status.stdout, re.MULTILINE), host
+    resumed = cli(fleet, *argv[1:])
+    assert resumed.returncode == 0, resumed
+    assert "finished waves skipped: 1" in resumed.stdout
+    report = json.loads((tmp_path / "rollout.json").read_text())
+    assert [wave["decision"] for wave in report["waves"]] == ["continue"] * 3, report["waves"]
+    assert all(result["status"] == "pass" for wave in report["waves"] for result in wave["results"].values())
+    assert {host: version(fleet, host) for host in HOSTS} == dict.fromkeys(HOSTS, PIN)
+    for host in HOSTS:
+        recorded = state(fleet, host)
+        assert recorded["current"]["ollama_version"] == PIN and recorded["previous"]["ollama_version"] == FLOOR
+    page = (tmp_path / "fleet.html").read_text()
+    assert all(f'data-host="{host}"' in page for host in HOSTS) and "completed" in page
