@@ -14,7 +14,7 @@ import pytest
 from pyinfra_cli_run import PYINFRA, REPO, PyinfraRun
 
 from ollama_claude.lab.errors import LabError
-from ollama_claude.lab.fleet import Lab, numbered_hosts
+from ollama_claude.lab.fleet import HostSpec, Lab, numbered_hosts
 from ollama_claude.lab.system import require_lab_host
 
 # Its own name and subnet, so a user's `ollama-claude lab up` demo lab and the test lab never collide.
@@ -35,8 +35,12 @@ def lab_or_skip() -> None:
         pytest.skip(str(error))
 
 
-def disposable_lab(name: str, subnet: str, host_count: int):
-    """Bring a lab up and always take it down: on return, on error, at exit, on SIGTERM."""
+def disposable_lab(name: str, subnet: str, hosts: int | list[str]):
+    """Bring a lab up and always take it down: on return, on error, at exit, on SIGTERM.
+
+    ``hosts``: a count (gpu1..gpuN on the default Debian release) or host specs as `lab up --hosts` takes them,
+    e.g. ["gpu1", "gpu2:gpu@trixie"]."""
+    specs = numbered_hosts(hosts) if isinstance(hosts, int) else [HostSpec.parse(text) for text in hosts]
     lab_or_skip()
     new_lab = Lab(name, subnet, Path(os.environ.get("OLLAMA_CLAUDE_LAB_DIR", REPO / ".lab")))
     quiet = {"log": lambda _: None}
@@ -45,7 +49,7 @@ def disposable_lab(name: str, subnet: str, host_count: int):
     # SIGTERM (CI cancelling the job) becomes SystemExit, so finalizers and atexit still run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        new_lab.up(numbered_hosts(host_count), **quiet)
+        new_lab.up(specs, **quiet)
         yield new_lab
     finally:
         new_lab.down(**quiet)

@@ -51,6 +51,9 @@ def test_inventory_reads_the_saved_state(tmp_path):
         ("gpu1", HostSpec("gpu1", ("gpu",))),
         ("laptop1:laptops", HostSpec("laptop1", ("laptops",))),
         ("box:gpu+laptops", HostSpec("box", ("gpu", "laptops"))),
+        ("gpu2@trixie", HostSpec("gpu2", ("gpu",), "trixie")),
+        ("gpu2:gpu@trixie", HostSpec("gpu2", ("gpu",), "trixie")),
+        ("gpu3:gpu@bookworm", HostSpec("gpu3", ("gpu",), "bookworm")),
     ],
 )
 def test_host_specs_carry_groups(text, spec):
@@ -60,3 +63,8 @@ def test_host_specs_carry_groups(text, spec):
 def test_group_that_pyinfra_cannot_name_is_refused():
     with pytest.raises(LabError, match="host 'box': group 'my-group'"):
         HostSpec.parse("box:my-group")
+
+
+def test_debian_release_the_lab_cannot_build_is_refused():
+    with pytest.raises(LabError, match="host 'gpu2': lab hosts run Debian bookworm or trixie, not 'sid'"):
+        HostSpec.parse("gpu2:gpu@sid")

@@ -43,8 +43,9 @@ def register(subparsers) -> None:
         "--host",
         dest="hosts",
         action="append",
-        metavar="NAME[:GROUP+GROUP],...",
-        help="host names with optional pyinfra groups, e.g. gpu1,laptop1:laptops (repeatable)",
+        metavar="NAME[:GROUP+GROUP][@SUITE],...",
+        help="host names with optional pyinfra groups and Debian release (bookworm, the default, or trixie), "
+        "e.g. gpu1,gpu2:gpu@trixie,laptop1:laptops (repeatable)",
     )
     up.add_argument(
         "--no-mirror",
@@ -129,11 +130,11 @@ def run_status(args) -> int:
     if args.json:
         print(json.dumps([asdict(host) for host in hosts], indent=2))
     else:
-        print(f"{'HOST':<16} {'ADDRESS':<15} {'RUNNING':<8} {'SSH':<4} GROUPS")
+        print(f"{'HOST':<16} {'ADDRESS':<15} {'DEBIAN':<9} {'RUNNING':<8} {'SSH':<4} GROUPS")
         for host in hosts:
             print(
-                f"{host.name:<16} {host.address:<15} {yes_no(host.running):<8} {yes_no(host.ssh):<4} "
-                f"{','.join(host.groups)}"
+                f"{host.name:<16} {host.address:<15} {host.suite:<9} {yes_no(host.running):<8} "
+                f"{yes_no(host.ssh):<4} {','.join(host.groups)}"
             )
     return 0 if all(host.ssh for host in hosts) else 1
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import cgroups, network, sudo
 from .errors import LabError
-from .rootfs import ETC_HOSTS, LAB_USER, LAB_USER_UID, ensure_rootfs
+from .rootfs import ETC_HOSTS, LAB_USER, LAB_USER_UID, SUITE, check_suite, ensure_rootfs
 from .state import HostState, LabState, Process, ServiceState, default_state_root
 from .system import require_lab_host, run, run_quietly
 
@@ -38,10 +38,14 @@ class HostSpec:
 
     name: str
     groups: tuple[str, ...] = (DEFAULT_GROUP,)
+    #: the host's Debian release (rootfs.SUITES)
+    suite: str = SUITE
 
     @classmethod
     def parse(cls, text: str) -> HostSpec:
-        """`gpu1` or `laptop1:laptops` or `box:gpu+laptops` (groups joined by '+')."""
+        """`gpu1` or `laptop1:laptops` or `box:gpu+laptops` (groups joined by '+'); a Debian release other
+        than the default after '@': `gpu2@trixie`, `gpu2:gpu@trixie`."""
+        text, _, suite = text.partition("@")
         name, _, groups = text.partition(":")
         group_names = tuple(g for g in groups.split("+") if g) or (DEFAULT_GROUP,)
         for group in group_names:
@@ -49,7 +53,11 @@ class HostSpec:
                 raise LabError(
                     f"host '{name}': group '{group}' must be a Python identifier (pyinfra group name)"
                 )
-        return cls(network.check_name("host", name), group_names)
+        try:
+            suite = check_suite(suite or SUITE)
+        except LabError as error:
+            raise LabError(f"host '{name}': {error}") from None
+        return cls(network.check_name("host", name), group_names, suite)
 
 
 def numbered_hosts(count: int) -> list[HostSpec]:
@@ -64,6 +72,7 @@ class HostStatus:
     groups: list[str]
     running: bool
     ssh: bool
+    suite: str = "bookworm"
 
 
 class Lab:
@@ -97,6 +106,7 @@ class Lab:
                 host.groups,
                 bool(host.process and host.process.alive()),
                 self.ssh(host.name, "true", timeout=5).returncode == 0,
+                host.suite,
             )
             for host in state.hosts
         ]
@@ -168,25 +178,25 @@ class Lab:
             addresses = network.host_addresses(self.subnet, len(hosts))
             bridge = network.interface_name(self.name)
             network.check_subnet_free(self.subnet, bridge)
-            rootfs = ensure_rootfs(log)
+            rootfs = {suite: str(ensure_rootfs(log, suite)) for suite in dict.fromkeys(h.suite for h in hosts)}
             state = LabState(
                 name=self.name,
                 subnet=self.subnet,
                 gateway=str(network.gateway_address(self.subnet)),
                 bridge=bridge,
                 dir=str(self.dir),
-                rootfs=str(rootfs),
+                rootfs=rootfs.get(SUITE) or next(iter(rootfs.values())),
                 dev_password=sudo.new_password(),
             )
             try:
-                self.build(state, hosts, addresses, log, dev_sudo)
+                self.build(state, hosts, addresses, log, dev_sudo, rootfs)
             except BaseException:
                 self.teardown(state)
                 raise
             return state
 
-    def build(self, state: LabState, hosts: list[HostSpec], addresses, log, dev_sudo: str = sudo.DEFAULT_MODE
-              ) -> None:
+    def build(self, state: LabState, hosts: list[HostSpec], addresses, log, dev_sudo: str = sudo.DEFAULT_MODE,
+              rootfs: dict[str, str] | None = None) -> None:
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         state.save()
@@ -203,6 +213,8 @@ class Lab:
                 root=str(self.dir / "hosts" / spec.name / "root"),
                 console_log=str(self.dir / "hosts" / spec.name / "console.log"),
                 dev_sudo=dev_sudo,
+                suite=spec.suite,
+                rootfs=(rootfs or {}).get(spec.suite, state.rootfs),
             )
             for spec, address in zip(hosts, addresses)
         ]
@@ -351,13 +363,14 @@ class Lab:
             (host_dir / sub).mkdir(parents=True, exist_ok=True)
         host.overlay = True
         state.save()
-        options = f"lowerdir={state.rootfs},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}"
+        lower = host.rootfs or state.rootfs
+        options = f"lowerdir={lower},upperdir={host_dir / 'upper'},workdir={host_dir / 'work'}"
         if not run_quietly(
             ["mount", "-t", "overlay", f"oc-{self.name}-{host.name}", "-o", options, str(root)]
         ):
             host.overlay = False
             state.save()
-            run(["cp", "-a", "--reflink=auto", f"{state.rootfs}/.", str(root)])
+            run(["cp", "-a", "--reflink=auto", f"{lower}/.", str(root)])
         self.write_identity(state, host)
 
     def write_identity(self, state: LabState, host: HostState) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from .errors import LabError
 
 SUITE = "bookworm"
+#: Debian releases a lab host can run (`--hosts gpu2@trixie`); SUITE is the default.
+SUITES = ("bookworm", "trixie")
 # Claude Code ships a native binary, so no nodejs; iproute2/procps let tests and deploys inspect a host.
 PACKAGES = (
     "systemd",
@@ -60,8 +62,15 @@ def rootfs_key(packages: tuple[str, ...] = PACKAGES, suite: str = SUITE) -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
+def check_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise LabError(f"lab hosts run Debian {' or '.join(SUITES)}, not '{suite}'")
+    return suite
+
+
 def debian_mirror(sources_file: Path = SOURCES_FILE) -> str:
-    """The machine's own Debian mirror (deb822 sources), so the build uses the registry it is allowed to reach."""
+    """The machine's own Debian mirror (deb822 sources), so the build uses the registry it is allowed to reach.
+    The stanza of the machine's own release names the archive; every lab suite is built from that archive."""
     if mirror := os.environ.get("OLLAMA_CLAUDE_DEBIAN_MIRROR"):
         return mirror
     try:
@@ -73,28 +82,29 @@ def debian_mirror(sources_file: Path = SOURCES_FILE) -> str:
             line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#")
         )
         suites = fields.get("Suites", "").split()
-        if SUITE in suites and "URIs" in fields:
+        if any(suite in suites for suite in SUITES) and "URIs" in fields:
             return fields["URIs"].split()[0]
     raise LabError(
-        f"no '{SUITE}' stanza in {sources_file}: set OLLAMA_CLAUDE_DEBIAN_MIRROR to a Debian mirror URL"
+        f"no {'/'.join(SUITES)} stanza in {sources_file}: set OLLAMA_CLAUDE_DEBIAN_MIRROR to a Debian mirror URL"
     )
 
 
-def ensure_rootfs(log=print) -> Path:
-    """Return the cached tree for the current recipe, building it first if missing."""
-    target = cache_root() / rootfs_key()
+def ensure_rootfs(log=print, suite: str = SUITE) -> Path:
+    """Return the cached tree for the current recipe of ``suite``, building it first if missing."""
+    check_suite(suite)
+    target = cache_root() / rootfs_key(suite=suite)
     if (target / "etc" / "os-release").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        log(f"building lab rootfs {target} (debootstrap {SUITE}, about a minute)")
+        log(f"building lab rootfs {target} (debootstrap {suite}, about a minute)")
         subprocess.run(
             [
                 "debootstrap",
                 "--variant=minbase",
                 f"--include={','.join(PACKAGES)}",
-                SUITE,
+                suite,
                 str(building),
                 debian_mirror(),
             ],
@@ -104,7 +114,13 @@ def ensure_rootfs(log=print) -> Path:
             text=True,
         )
         customise(building)
-        building.rename(target)
+        try:
+            building.rename(target)
+        except OSError:
+            # Another lab built the same recipe meanwhile (two `up`s at once): theirs is as good as ours.
+            if not (target / "etc" / "os-release").exists():
+                raise
+            log(f"lab rootfs {target} was built meanwhile by another run; using it")
     except subprocess.CalledProcessError as error:
         tail = "\n".join(error.stderr.splitlines()[-10:])
         raise LabError(f"debootstrap failed (see {building}/debootstrap/debootstrap.log):\n{tail}") from None

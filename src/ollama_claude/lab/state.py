@@ -64,6 +64,9 @@ class HostState:
     process: Process | None = None
     #: the lab user's sudo here: nopasswd, password or none (see lab/sudo.py)
     dev_sudo: str = "nopasswd"
+    #: the host's Debian release and the cached tree its root overlays (LabState.rootfs when empty)
+    suite: str = "bookworm"
+    rootfs: str = ""
 
 
 @dataclass
