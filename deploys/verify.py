@@ -1,5 +1,6 @@
 """
-Checklist only: prove every host and user of the inventory works, change nothing.
+Checklist only: prove every host and user of the inventory works, change nothing (but the host's record of the
+result, /var/lib/ollama-claude/last-verify.json, when it differs).
 
     pyinfra inventories/gpu.py deploys/verify.py
 """

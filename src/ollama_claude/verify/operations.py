@@ -1,6 +1,7 @@
 """
 The checklist operation: read everything through facts, judge it, record it for the fleet report, and fail only
-this host (with every failing item and its fix) when something is wrong. It changes nothing on the host.
+this host (with every failing item and its fix) when something is wrong. It changes nothing on the host but its
+record of the result (rollout.hoststate: last-verify.json), and that only when the result differs from the record.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def failure_command(lines: list[Line]) -> str:
 def checklist(settings: Settings):
     """
     Prove the seed's checklist on this host, per configured user, ending in the real edit test through the
-    fallback chain; record the results for the fleet report. Changes nothing.
+    fallback chain; record the results for the fleet report and, when they differ from the host's record, in
+    last-verify.json. Changes nothing else.
 
     + settings: this host's settings
     """
