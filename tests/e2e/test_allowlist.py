@@ -47,13 +47,18 @@ def fetch(lab, client: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def deploy(lab, pyinfra_run, tmp_path_factory):
+def ollama_only(lab, tmp_path_factory) -> str:
     serve_release_mirror(lab)
     path = tmp_path_factory.mktemp("allowlist") / "ollama_only.py"
     path.write_text(DEPLOY)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def deploy(lab, pyinfra_run, ollama_only):
     data = {"ollama_host": address(lab, SERVER), "ollama_allow_lan": True,
             "ollama_allowed_clients": [f"{address(lab, ALLOWED)}/32"]}
-    return lambda **more: pyinfra_run(str(path), data={**data, **more}, hosts=[SERVER])
+    return lambda **more: pyinfra_run(ollama_only, data={**data, **more}, hosts=[SERVER])
 
 
 def test_only_the_listed_client_reaches_the_server_and_a_rerun_changes_nothing(lab, deploy):
@@ -112,3 +117,35 @@ def test_uninstall_removes_table_unit_and_rules(lab, pyinfra_run):
     assert on(lab, SERVER, f"nft list table {TABLE} 2>/dev/null || echo gone", check=False) == "gone"
     assert on(lab, SERVER, f"ls /etc/systemd/system/{UNIT} {RULES} /etc/ollama-claude 2>/dev/null; true") == ""
     assert on(lab, SERVER, f"systemctl is-enabled {UNIT} 2>/dev/null; true") in ("", "not-found")
+
+
+def test_a_host_where_the_list_cannot_hold_fails_before_ollama_changes_unless_opted_in(lab, pyinfra_run, ollama_only):
+    """gpu3 without nft and with apt-get unable to fetch it (no repository reachable), then with no package manager."""
+    data = {"ollama_host": address(lab, OTHER), "ollama_allow_lan": True,
+            "ollama_allowed_clients": [f"{address(lab, ALLOWED)}/32"]}
+    url = f"http://{address(lab, OTHER)}:11434/api/version"
+    on(lab, OTHER, "mv /usr/sbin/nft /usr/sbin/nft.hidden")
+    try:
+        run = pyinfra_run(ollama_only, data=data, hosts=[OTHER])
+        assert run.rc != 0, run
+        assert f"{OTHER}: installing nftables with apt-get failed, so ollama_allowed_clients cannot be enforced" \
+            in run.output, run
+        assert on(lab, OTHER, "ls /usr/local/bin/ollama /etc/systemd/system/ollama.service 2>/dev/null; true") == ""
+        assert on(lab, ALLOWED, f"curl -s --max-time 5 {url}; echo $?", check=False) == "7"  # nothing listens
+
+        on(lab, OTHER, "mv /usr/bin/apt-get /usr/bin/apt-get.hidden")
+        refused = pyinfra_run(ollama_only, data=data, hosts=[OTHER])
+        assert refused.rc != 0, refused
+        assert (f"{OTHER}: ollama_allowed_clients cannot be enforced: nft (nftables) is missing and no known "
+                "package manager") in refused.output, refused
+        assert "ollama_allow_unenforced_lan = True" in refused.output
+        assert on(lab, OTHER, "ls /usr/local/bin/ollama 2>/dev/null; true") == ""
+
+        opted = pyinfra_run(ollama_only, data={**data, "ollama_allow_unenforced_lan": True},
+                            hosts=[OTHER])
+        assert opted.rc == 0, opted
+        assert f"{OTHER}: ollama_allowed_clients is NOT enforced: nft (nftables) is missing" in opted.output, opted
+        # As the user accepted, and was told: every client reaches it.
+        assert on(lab, SERVER, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 {url}") == "200"
+    finally:
+        on(lab, OTHER, "for f in /usr/sbin/nft /usr/bin/apt-get; do [ -e $f.hidden ] && mv $f.hidden $f; done; true")

@@ -6,6 +6,7 @@ from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.facts.server import Groups, Home
 from pyinfra.operations import files, server, systemd
 
@@ -51,6 +52,8 @@ def install_ollama() -> None:
             name=f"Port {settings.ollama_port} free or held by our ollama.service", port=settings.ollama_port,
             base_url=settings.listen_url,
         )
+    # The allowlist first: a host where it cannot hold fails before any of Ollama changes.
+    allowlist_unit = _linux_allowlist(settings) if platform is operations.LINUX else None
     mode = operations.gpu_mode(settings.ollama_gpu, platform)
     install = host.get_fact(OllamaInstall, binary=platform.binary)
     name = operations.release_name(settings.ollama_version, mode)
@@ -71,7 +74,7 @@ def install_ollama() -> None:
                              dest=plist, mode="644")]
     else:
         plist = None
-        configs = _linux_service(settings, environment)
+        configs = _linux_service(settings, environment, allowlist_unit)
     operations.service(
         name="Restart Ollama if needed and wait for its version",
         version=settings.ollama_version, listen_url=settings.listen_url,
@@ -80,7 +83,7 @@ def install_ollama() -> None:
     )
 
 
-def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
+def _linux_service(settings: Settings, environment: dict[str, str], allowlist_unit: str | None) -> list:
     """Service user, unit and drop-in as install.sh makes them; returns the ops whose change needs a restart."""
     present = host.get_fact(Groups)
     server.group(name="Ollama service group", group=SERVICE_USER, system=True)
@@ -93,7 +96,6 @@ def _linux_service(settings: Settings, environment: dict[str, str]) -> list:
             name="Ollama models directory", path=settings.ollama_models_dir, user=SERVICE_USER,
             group=SERVICE_USER, recursive=True,
         )
-    allowlist_unit = _linux_allowlist(settings)
     unit = files.put(name="Ollama systemd unit", src=StringIO(unit_file()), dest=UNIT_PATH, mode="644")
     overrides = files.put(
         name="Ollama service overrides",
@@ -131,13 +133,13 @@ def _linux_allowlist(settings: Settings) -> str | None:
     list's table is removed) or the user accepted an unenforced one where nftables cannot work.
     """
     if not settings.ollama_allowed_clients:
-        if host.get_fact(NftAllowlist)["state"] == "present":
+        if host.get_fact(NftAllowlist)["state"] == "present" or host.get_fact(File, path=allowlist_rules.UNIT_PATH):
             remove_allowlist()
         return None
     fact = host.get_fact(NftAllowlist)
-    if unenforceable(fact) and settings.ollama_allow_unenforced_lan:
-        allowlist_loaded(name="ollama_allowed_clients (NOT enforceable here)", port=settings.ollama_port,
-                         clients=settings.ollama_allowed_clients, unenforced_ok=True)
+    if unenforceable(fact):  # fails the host here, or (opted in) warns and leaves the port unfiltered
+        allowlist_loaded(name="ollama_allowed_clients enforceable", port=settings.ollama_port,
+                         clients=settings.ollama_allowed_clients, unenforced_ok=settings.ollama_allow_unenforced_lan)
         return None
     rules_dir = allowlist_rules.RULES_FILE.rsplit("/", 1)[0]
     files.directory(name="Allowlist rules directory", path=rules_dir, mode="755")
@@ -145,8 +147,8 @@ def _linux_allowlist(settings: Settings) -> str | None:
               src=StringIO(allowlist_rules.rules_file(settings.ollama_port, settings.ollama_allowed_clients)))
     boot_unit = files.put(name="Allowlist boot unit", dest=allowlist_rules.UNIT_PATH, mode="644",
                           src=StringIO(allowlist_rules.unit_file()))
-    allowlist_loaded(name=f"Only loopback and {', '.join(settings.ollama_allowed_clients)} reach port "
-                     f"{settings.ollama_port}", port=settings.ollama_port, clients=settings.ollama_allowed_clients)
+    allowlist_loaded(name="Only loopback and ollama_allowed_clients reach the Ollama port", port=settings.ollama_port,
+                     clients=settings.ollama_allowed_clients)
     systemd.service(name="Allowlist loaded at boot", service=allowlist_rules.UNIT, running=True, enabled=True,
                     daemon_reload=boot_unit.will_change)
     return allowlist_rules.UNIT
