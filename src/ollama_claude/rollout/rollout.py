@@ -224,6 +224,11 @@ class Rollout:
         for wave in progress["waves"]:
             if wave.get("decision") == "continue":
                 continue
+            if wave.get("decision") == "stop":  # the controller died during the switch back: finish it
+                self.say(f"--> wave {wave['number']} had stopped: putting its hosts back on their pins")
+                wave["rollback"] = self.roll_back(progress, wave)
+                self.save(progress)
+                break
             self.run_wave(progress, wave)
             if wave["decision"] == "stop":
                 break
