@@ -5,7 +5,7 @@ Issue 18 on the lab (3 hosts, real SSH, real Claude Code, the stand-in packaged 
 - a bad release (0.33.0 that brings back the pre-0.18.0 thinking -> tool_use stream): the canary fails the real
   edit test, the rollout stops, the canary is switched back to the pins it ran before and verifies green, the
   other hosts are never touched (their Ollama service PIDs unchanged); exit non-zero;
-- 0.18.0 -> 0.32.15 in waves (1, 2, 3): the controller is killed during wave 2, every host still answers on the
+- 0.18.0 -> 0.32.15 and Claude Code 2.1.197 -> 2.1.332 in waves (1, 2, 3): the controller is killed during wave 2, every host still answers on the
   old or the new pins, `status` shows each host's pins, and the same command re-run skips wave 1 and finishes green.
 """
 
@@ -27,13 +27,17 @@ import pytest
 from pyinfra_cli_run import REPO
 
 from ollama_claude.lab.release_mirror import mirror_root, serve_release_mirror
+from ollama_claude.lab.releases import claude_code_tarball
 from ollama_claude.lab.standin_server import baked_standin
-from ollama_claude.mirror.layout import ollama_release_dir
+from ollama_claude.mirror.layout import ollama_release_dir, publish_npm_package
+from ollama_claude.mirror.server import requests
 from ollama_claude.rollout.hoststate import STATE_PATH, VERIFY_PATH
 from ollama_claude.settings import MIN_OLLAMA_VERSION, Settings
 
 FLOOR, PIN = str(MIN_OLLAMA_VERSION), Settings.model_fields["ollama_version"].default
 CLAUDE = Settings.model_fields["claude_code_version"].default
+OLD_CLAUDE = "2.1.197"  # the previous pin, from the cache like the current one
+FLOOR_PINS = {"ollama_version": FLOOR, "claude_code_version": OLD_CLAUDE}
 BAD = "0.33.0"
 HOSTS = ("gpu1", "gpu2", "gpu3")
 CLI = Path(sys.executable).parent / "ollama-claude"
@@ -79,12 +83,13 @@ def release_listing(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def fleet(lab, pyinfra_run):
-    """Every host deployed on the floor (0.18.0), with a bad 0.33.0 in the mirror beside the real releases."""
+    """Every host deployed on the floor (0.18.0) and Claude Code 2.1.197, with a bad 0.33.0 in the mirror."""
     serve_release_mirror(lab)
+    publish_npm_package(mirror_root(lab), claude_code_tarball(OLD_CLAUDE, "linux-x64"))
     bad_release(mirror_root(lab))
     release_listing(mirror_root(lab))
     started = time.monotonic()
-    run = pyinfra_run("deploys/ollama_claude.py", data={"ollama_version": FLOOR})
+    run = pyinfra_run("deploys/ollama_claude.py", data=FLOOR_PINS)
     print(f"initial deploy on the floor: {time.monotonic() - started:.1f} s")
     assert run.rc == 0, run
     return lab
@@ -97,6 +102,10 @@ def on(lab, host: str, command: str) -> str:
 def version(lab, host: str) -> str | None:
     done = lab.ssh(host, "curl -fsS --max-time 5 127.0.0.1:11434/api/version", timeout=60)
     return json.loads(done.stdout)["version"] if done.returncode == 0 else None
+
+
+def claude_version(lab, host: str) -> str:
+    return on(lab, host, "claude --version").split()[0]
 
 
 def pid(lab, host: str) -> str:
@@ -120,12 +129,12 @@ def test_the_deploy_records_pins_and_verify_and_a_rerun_changes_nothing(fleet, p
     for host in HOSTS:
         recorded = state(fleet, host)
         assert recorded["current"]["ollama_version"] == FLOOR, recorded
-        assert recorded["current"]["claude_code_version"] == CLAUDE
+        assert recorded["current"]["claude_code_version"] == OLD_CLAUDE
         verified = json.loads(on(fleet, host, f"cat {VERIFY_PATH}"))
         assert verified["status"] == "pass" and verified["ollama_version"] == FLOOR, verified
         assert [item["number"] for item in verified["items"]] == list(range(1, 10))
     before = {host: on(fleet, host, f"stat -c %Y {STATE_PATH} {VERIFY_PATH}") for host in HOSTS}
-    again = pyinfra_run("deploys/ollama_claude.py", data={"ollama_version": FLOOR})
+    again = pyinfra_run("deploys/ollama_claude.py", data=FLOOR_PINS)
     assert again.rc == 0 and again.changes == 0, again
     assert {host: on(fleet, host, f"stat -c %Y {STATE_PATH} {VERIFY_PATH}") for host in HOSTS} == before
 
@@ -136,7 +145,7 @@ def test_dry_prints_the_plan_and_changes_nothing(fleet, tmp_path):
                "--report-dir", str(tmp_path))
     assert done.returncode == 0
     assert "wave 1: gpu1\n" in done.stdout and "wave 2: gpu2\n" in done.stdout and "wave 3: gpu3\n" in done.stdout
-    assert f"gpu1: Ollama {FLOOR}, Claude Code {CLAUDE} -> Ollama {PIN}, Claude Code {CLAUDE}" in done.stdout
+    assert f"gpu1: Ollama {FLOOR}, Claude Code {OLD_CLAUDE} -> Ollama {PIN}, Claude Code {CLAUDE}" in done.stdout
     assert {host: pid(fleet, host) for host in HOSTS} == pids
     assert {host: version(fleet, host) for host in HOSTS} == dict.fromkeys(HOSTS, FLOOR)
     assert not (tmp_path / "rollout-progress.json").exists()
@@ -144,20 +153,21 @@ def test_dry_prints_the_plan_and_changes_nothing(fleet, tmp_path):
 
 def test_status_shows_pins_models_last_verify_and_newer_releases(fleet, tmp_path):
     done = cli(fleet, "status", "inventories/lab.py", "--data", f"ollama_version={FLOOR}",
-               "--report-dir", str(tmp_path))
+               "--data", f"claude_code_version={OLD_CLAUDE}", "--report-dir", str(tmp_path))
     assert done.returncode == 0
     status = json.loads((tmp_path / "status.json").read_text())
     for entry in status["hosts"]:
-        assert entry["running"] == {"ollama_version": FLOOR, "claude_code_version": CLAUDE}, entry
+        assert entry["running"] == FLOOR_PINS, entry
         assert entry["last_verify"]["status"] == "pass" and "glm-4.7-flash:latest" in entry["models"]
         offer = status["offers"][entry["host"]]
-        assert offer["ollama"] == [PIN, BAD], offer
-    assert f"newer Ollama: {PIN}, {BAD}" in done.stdout
+        assert offer["ollama"] == [PIN, BAD] and offer["claude_code"] == [CLAUDE], offer
+    assert f"newer Ollama: {PIN}, {BAD}" in done.stdout and f"newer Claude Code: {CLAUDE}" in done.stdout
     assert (tmp_path / "fleet.html").is_file()
 
 
 def test_a_bad_release_stops_at_the_canary_which_goes_back_green(fleet, tmp_path):
     pids = {host: pid(fleet, host) for host in HOSTS}
+    seen = len(requests(mirror_root(fleet)))
     done = cli(fleet, "rollout", "inventories/lab.py", "--waves", "1,2,100%", "--data", f"ollama_version={BAD}",
                "--report-dir", str(tmp_path))
     assert done.returncode == 1, done
@@ -169,10 +179,17 @@ def test_a_bad_release_stops_at_the_canary_which_goes_back_green(fleet, tmp_path
     assert canary["rollback"]["green"] is True, canary["rollback"]
     assert [wave["decision"] for wave in report["waves"][1:]] == [None, None]
     # The canary is back on the pins it ran before, green, and says so itself.
-    assert version(fleet, "gpu1") == FLOOR
+    assert version(fleet, "gpu1") == FLOOR and claude_version(fleet, "gpu1") == OLD_CLAUDE
     recorded = state(fleet, "gpu1")
-    assert recorded["current"]["ollama_version"] == FLOOR and recorded["previous"]["ollama_version"] == BAD
+    assert {key: recorded["current"][key] for key in FLOOR_PINS} == FLOOR_PINS
+    assert recorded["previous"] == {"ollama_version": BAD, "claude_code_version": CLAUDE,
+                                    "since": recorded["previous"]["since"]}
     assert json.loads(on(fleet, "gpu1", f"cat {VERIFY_PATH}"))["status"] == "pass"
+    # Going back was a switch: nothing of the old pins was downloaded again.
+    fetched = [entry["path"] for entry in requests(mirror_root(fleet))[seen:]]
+    assert any(f"v{BAD}/ollama-linux-amd64.tar.zst" in path for path in fetched), fetched
+    assert not [path for path in fetched if f"v{FLOOR}/" in path and path.endswith(".tar.zst")], fetched
+    assert not [path for path in fetched if path.endswith(f"-{OLD_CLAUDE}.tgz")], fetched
     # The later waves' hosts were never touched.
     assert {host: pid(fleet, host) for host in ("gpu2", "gpu3")} == {h: pids[h] for h in ("gpu2", "gpu3")}
     assert {host: version(fleet, host) for host in ("gpu2", "gpu3")} == {"gpu2": FLOOR, "gpu3": FLOOR}
@@ -211,7 +228,7 @@ def test_green_waves_survive_a_killed_controller_and_resume(fleet, tmp_path):
     assert answers["gpu1"] == PIN and answers["gpu3"] == FLOOR and answers["gpu2"] in (FLOOR, PIN), answers
     status = cli(fleet, "status", "inventories/lab.py", "--report-dir", str(tmp_path / "status"))
     for host in HOSTS:
-        assert re.search(rf"^. {host}  running {re.escape(answers[host])} / {CLAUDE}", status.stdout, re.MULTILINE), host
+        assert re.search(rf"^. {host}  running {re.escape(answers[host])} / ", status.stdout, re.MULTILINE), host
     resumed = cli(fleet, *argv[1:])
     assert resumed.returncode == 0, resumed
     assert "finished waves skipped: 1" in resumed.stdout
@@ -219,8 +236,10 @@ def test_green_waves_survive_a_killed_controller_and_resume(fleet, tmp_path):
     assert [wave["decision"] for wave in report["waves"]] == ["continue"] * 3, report["waves"]
     assert all(result["status"] == "pass" for wave in report["waves"] for result in wave["results"].values())
     assert {host: version(fleet, host) for host in HOSTS} == dict.fromkeys(HOSTS, PIN)
+    assert {host: claude_version(fleet, host) for host in HOSTS} == dict.fromkeys(HOSTS, CLAUDE)
     for host in HOSTS:
         recorded = state(fleet, host)
-        assert recorded["current"]["ollama_version"] == PIN and recorded["previous"]["ollama_version"] == FLOOR
+        assert recorded["current"]["ollama_version"] == PIN and recorded["current"]["claude_code_version"] == CLAUDE
+        assert {key: recorded["previous"][key] for key in FLOOR_PINS} == FLOOR_PINS
     page = (tmp_path / "fleet.html").read_text()
     assert all(f'data-host="{host}"' in page for host in HOSTS) and "completed" in page
