@@ -69,3 +69,11 @@ def test_page_shows_waves_versions_items_and_changes():
     assert "<script" not in page
     assert "was 0.33.0" in page and "7✓" in page and "21.3 s" in page and "rolled back to 0.18.0" in page
     assert "unreachable" in page and "not run" in page and "2026-12-01 15:00:00 UTC" in page
+
+
+def test_status_page_says_what_the_hosts_record_changed():
+    status = {"hosts": [{"host": "gpu1", "reachable": True, "running": {}, "pins": {}, "models": [],
+                         "recorded": {"current": {"ollama_version": "0.32.15", "claude_code_version": "2.1.332",
+                                                  "since": "2026-12-01T15:00:00+00:00"},
+                                      "previous": {"ollama_version": "0.18.0", "claude_code_version": "2.1.332"}}}]}
+    assert "Ollama 0.18.0 -&gt; 0.32.15 (2026-12-01 15:00:00 UTC)" in render(status)

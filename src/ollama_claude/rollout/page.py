@@ -52,6 +52,19 @@ def _items_cell(verify: dict[str, Any] | None) -> str:
     return " ".join(parts)
 
 
+def recorded_change(entry: dict[str, Any]) -> str:
+    """What the host's own record says changed last: ``before -> now (since)``."""
+    recorded = entry.get("recorded") or {}
+    current, previous = recorded.get("current") or {}, recorded.get("previous") or {}
+    if not previous:
+        return ""
+    parts = [f"{label} {previous.get(key) or '?'} -> {current.get(key) or '?'}"
+             for label, key in (("Ollama", "ollama_version"), ("Claude Code", "claude_code_version"))
+             if previous.get(key) != current.get(key)]
+    since = (current.get("since") or "").replace("T", " ").replace("+00:00", " UTC")
+    return ", ".join(parts) + (f" ({since})" if since and parts else "")
+
+
 def host_row(entry: dict[str, Any], wave: str, changed: str) -> str:
     if not entry.get("reachable"):
         return (f'<tr data-host="{escape(entry["host"])}"><td>{escape(entry["host"])}</td><td>{escape(wave)}</td>'
@@ -131,7 +144,7 @@ def render(status: dict[str, Any], rollout: dict[str, Any] | None = None) -> str
             out.append("</table>")
     else:
         out.append(f"<h2>Hosts</h2><table>{HEAD}")
-        out.extend(host_row(entry, "—", "") for entry in hosts)
+        out.extend(host_row(entry, "—", recorded_change(entry)) for entry in hosts)
         out.append("</table>")
     out.append("</body></html>")
     return "\n".join(out)
