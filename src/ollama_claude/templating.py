@@ -8,7 +8,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+#: The package's templates/: in a checkout a link to the repository's templates/, in a wheel (`pip install .`,
+#: `pyinfra @local` on a box with the toolkit installed) the files themselves.
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def fish_quote(value: object) -> str:

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
@@ -41,3 +42,22 @@ def test_wheel_builds_without_deprecation_warnings(tmp_path):
     assert done.returncode == 0, output
     warnings = [line for line in output.splitlines() if re.search(r"deprecat|\w+Warning\b", line, re.IGNORECASE)]
     assert not warnings, "\n".join(warnings)
+
+
+@pytest.mark.timeout(300)
+def test_wheel_carries_every_template_where_the_package_looks_for_them(tmp_path):
+    """`pip install .` (or the wheel, for `pyinfra @local` on a box) must render units and settings: before, the
+    templates stayed at the repository root and an installed toolkit failed at its first render."""
+    import zipfile
+
+    from ollama_claude import templating
+
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+                          capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    wheel = next(tmp_path.glob("ollama_claude-*.whl"))
+    inside = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"ollama_claude/templates/{p.relative_to(REPO / 'templates')}"
+                for p in (REPO / "templates").rglob("*") if p.is_file()}
+    assert expected and expected <= inside, sorted(expected - inside)
+    assert templating.TEMPLATES == Path(templating.__file__).resolve().parent / "templates"
