@@ -26,12 +26,14 @@ td:last-child{white-space:normal}
 td.items span{display:inline-block;min-width:22px} .old{color:#57606a} .changed{background:#fffbe6}
 .decision{padding:6px 10px;border-left:4px solid #116329;background:#f6fff8;margin:4px 0}
 .decision.stop{border-color:#b3261e;background:#fff5f5}
+.decision.notrun{border-color:#8c959f;background:#f6f8fa;color:#57606a}
+td:last-child{min-width:240px}
 """
 
 
 def _version_cell(running: str | None, pinned: str | None, previous: str | None) -> str:
     text = escape(running or "—")
-    if pinned and running != pinned:
+    if pinned and running and running != pinned:
         text += f' <span class="fail" title="pinned">(pin {escape(pinned)})</span>'
     if previous:
         text += f' <span class="old" title="ran before">was {escape(previous)}</span>'
@@ -65,14 +67,14 @@ def recorded_change(entry: dict[str, Any]) -> str:
     return ", ".join(parts) + (f" ({since})" if since and parts else "")
 
 
-def host_row(entry: dict[str, Any], wave: str, changed: str) -> str:
+def host_row(entry: dict[str, Any], wave: str, changed: str, show_pins: bool = True) -> str:
     if not entry.get("reachable"):
         return (f'<tr data-host="{escape(entry["host"])}"><td>{escape(entry["host"])}</td><td>{escape(wave)}</td>'
                 f'<td colspan="7" class="unreachable">unreachable</td><td>{escape(changed)}</td></tr>')
     recorded = entry.get("recorded") or {}
     previous = recorded.get("previous") or {}
     verify = entry.get("last_verify") or {}
-    running, pins = entry.get("running") or {}, entry.get("pins") or {}
+    running, pins = entry.get("running") or {}, (entry.get("pins") or {}) if show_pins else {}
     status = verify.get("status") or "none"
     seconds = verify.get("seconds")
     models = entry.get("models")
@@ -126,8 +128,8 @@ def render(status: dict[str, Any], rollout: dict[str, Any] | None = None) -> str
         seen: set[str] = set()
         for wave in rollout.get("waves", []):
             label = f"wave {wave['number']}"
-            stop = wave.get("decision") == "stop"
-            out.append(f'<div class="decision{" stop" if stop else ""}"><b>{escape(label)}</b>: '
+            css = {"stop": " stop", None: " notrun", "running": " notrun"}.get(wave.get("decision"), "")
+            out.append(f'<div class="decision{css}"><b>{escape(label)}</b>: '
                        f'{escape(", ".join(wave["hosts"]))} — {escape(wave.get("decision") or "not run")}: '
                        f'{escape(wave.get("why") or "")}'
                        + (f' ({wave["seconds"]:.0f} s)' if wave.get("seconds") else "") + "</div>")
@@ -135,12 +137,13 @@ def render(status: dict[str, Any], rollout: dict[str, Any] | None = None) -> str
             for name in wave["hosts"]:
                 seen.add(name)
                 entry = by_name.get(name, {"host": name, "reachable": False})
-                out.append(host_row(entry, str(wave["number"]), wave.get("changes", {}).get(name, "untouched")))
+                out.append(host_row(entry, str(wave["number"]), wave.get("changes", {}).get(name, "untouched"),
+                                    show_pins=False))
             out.append("</table>")
         rest = [entry for entry in hosts if entry["host"] not in seen]
         if rest:
             out.append(f"<h2>Not in the rollout</h2><table>{HEAD}")
-            out.extend(host_row(entry, "—", "untouched") for entry in rest)
+            out.extend(host_row(entry, "—", "untouched", show_pins=False) for entry in rest)
             out.append("</table>")
     else:
         out.append(f"<h2>Hosts</h2><table>{HEAD}")

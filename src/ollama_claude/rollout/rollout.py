@@ -85,6 +85,13 @@ def wave_results(report: Path, hosts: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _change_text(before: dict[str, Any], after: dict[str, Any]) -> str:
+    parts = [f"{label} {before.get(key) or '?'} -> {after.get(key) or '?'}"
+             for label, key in (("Ollama", "ollama_version"), ("Claude Code", "claude_code_version"))
+             if before.get(key) != after.get(key)]
+    return ", ".join(parts) or "pins unchanged (deploy re-run)"
+
+
 def _pins_text(pins: dict[str, Any]) -> str:
     return f"Ollama {pins.get('ollama_version') or '?'}, Claude Code {pins.get('claude_code_version') or '?'}"
 
@@ -155,7 +162,7 @@ class Rollout:
         results = wave_results(wave_dir / "verify.json", hosts)
         failed = [name for name in hosts if results[name]["status"] != "pass"]
         wave.update(seconds=round(run.seconds, 1), rc=run.rc, results=results,
-                    changes={name: f"{_pins_text(progress['before'][name])} -> {_pins_text(progress['target'][name])}"
+                    changes={name: _change_text(progress["before"][name], progress["target"][name])
                              for name in hosts})
         for name in hosts:
             result = results[name]
@@ -176,7 +183,7 @@ class Rollout:
         wave["rollback"] = self.roll_back(progress, wave)
         back = wave["rollback"]
         for name in hosts:
-            wave["changes"][name] += (f", rolled back to {_pins_text(progress['before'][name])}"
+            wave["changes"][name] += ("; rolled back to the pins before"
                                       if back["results"].get(name, {}).get("status") == "pass"
                                       else ", rollback did not verify green")
         self.save(progress)
