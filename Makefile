@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := debootstrap systemd-container openssh-client zstd iproute2 curl nftables chromium
+APT_PACKAGES := debootstrap systemd-container openssh-client zstd iproute2 curl nftables chromium tinyproxy-bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test unit e2e lint system-deps down clean bench

@@ -15,6 +15,7 @@ import subprocess
 from functools import cached_property
 from ipaddress import ip_address, ip_network
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from packaging.version import InvalidVersion, Version
 from pydantic import (
@@ -39,7 +40,7 @@ MIN_OLLAMA_GGUF_TOOLS = Version("0.30.0")
 MIN_TOOL_CONTEXT = 64000
 #: Keys of ours live under these prefixes; an unknown key there is a typo, not someone else's data.
 OWN_PREFIXES = ("ollama_", "claude_", "verify_", "uninstall_")
-OWN_KEYS = ("model_override",)
+OWN_KEYS = ("model_override", "https_proxy", "http_proxy", "no_proxy")
 
 # A library model reference: name[:tag][@sha256:digest]; names may carry a namespace (``user/model``).
 _MODEL_RE = re.compile(
@@ -239,6 +240,23 @@ class Settings(BaseModel):
         "host's own pip index",
     )
 
+    # --- Proxy ---------------------------------------------------------------------------------------------
+    https_proxy: str | None = Field(
+        None,
+        repr=False,
+        description="Proxy for every download the deploy makes on the host (Ollama releases, Claude Code, pip, "
+        "the package manager) and for the Ollama service (model pulls), e.g. http://user:pass@proxy:3128; "
+        "credentials are never printed",
+    )
+    http_proxy: str | None = Field(
+        None, repr=False, description="Proxy for plain-http URLs (a LAN mirror); default: https_proxy"
+    )
+    no_proxy: list[str] = Field(
+        default_factory=list,
+        description="Hosts, domains (.corp.example) or networks reached without the proxy; 127.0.0.1, localhost, "
+        "::1 and the Ollama bind address are always added",
+    )
+
     # --- Verify and fallback --------------------------------------------------------------------------------
     verify_edit_test: bool = Field(True, description="Run the real edit test as each user")
     verify_timeout: int = Field(120, description="Seconds allowed per edit test")
@@ -316,6 +334,26 @@ class Settings(BaseModel):
             loopback = False
         if not loopback:
             raise ValueError(f"{value!r} is not a loopback address: the proxy serves this host only (127.0.0.1)")
+        return value
+
+    @field_validator("https_proxy", "http_proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from .proxy import redact
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{redact(value)!r} is not a proxy URL like http://proxy.example:3128")
+        return value
+
+    @field_validator("no_proxy")
+    @classmethod
+    def _no_proxy_entries(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item or any(c in item for c in ", \t\n"):
+                raise ValueError(f"{item!r}: one host, domain or network per entry, no commas or spaces")
         return value
 
     @field_validator("ollama_allowed_clients")

@@ -9,6 +9,7 @@ from pyinfra.facts.server import Kernel, Users
 
 from ..context import host_settings
 from ..models.facts import ModelShow
+from ..proxy import download_arguments
 from ..settings import ClaudeUser, Settings
 from .chosen_model import parse_record, with_chosen_model
 from .operations import (
@@ -39,10 +40,12 @@ def configure_claude_code() -> None:
             registry=settings.npm_registry(),
             install_dir=settings.claude_code_dir,
             link=CLAUDE_LINK,
+            **download_arguments(settings),
         )
     elif settings.claude_code_install == "npm":
         claude_code_npm(
-            name=f"Install Claude Code {version} (npm)", version=version, registry=settings.npm_registry()
+            name=f"Install Claude Code {version} (npm)", version=version, registry=settings.npm_registry(),
+            **download_arguments(settings),
         )
     if settings.claude_managed_settings:
         kernel = host.get_fact(Kernel)

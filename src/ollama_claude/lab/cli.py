@@ -10,10 +10,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from ..proxy import redact
 from . import sudo
 from .errors import LabError
 from .fleet import DEFAULT_LAB, DEFAULT_SUBNET, HostSpec, Lab, numbered_hosts
-from .release_mirror import serve_release_mirror
+from .proxy import proxy_log, serve_proxy_only
+from .release_mirror import mirror_url, serve_release_mirror
 from .releases import RELEASE_SIZE_ENV, parse_size
 
 
@@ -52,6 +54,12 @@ def register(subparsers) -> None:
         dest="mirror",
         action="store_false",
         help="do not serve the release mirror (hosts then need another ollama_download_url/claude_code_registry)",
+    )
+    up.add_argument(
+        "--proxy-only",
+        action="store_true",
+        help="hosts reach the release mirror only through an authenticating HTTP proxy (tinyproxy) on the lab "
+        "gateway; their http_proxy/https_proxy are set to it",
     )
     up.add_argument(
         "--dev-sudo",
@@ -112,7 +120,11 @@ def run_up(args) -> int:
     specs = [HostSpec.parse(text) for item in args.hosts for text in item.split(",")] if args.hosts else None
     lab = lab_of(args)
     lab.up(specs or numbered_hosts(args.count), dev_sudo=args.dev_sudo)
-    if args.mirror:
+    if args.proxy_only:
+        proxy = serve_proxy_only(lab, release_size=args.release_size)
+        print(f"release mirror at {mirror_url(lab)}, reachable from the hosts only through the proxy "
+              f"{redact(proxy)} (log: {proxy_log(lab)})")
+    elif args.mirror:
         url = serve_release_mirror(lab, release_size=args.release_size)
         print(f"release mirror (stand-in Ollama releases, pinned Claude Code) at {url}")
     return 0

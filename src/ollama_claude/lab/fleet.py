@@ -255,6 +255,7 @@ class Lab:
             network.delete_host_link(host.netns, host.veth)
             self.remove_root(host)
         network.delete_bridge(state.bridge)
+        network.remove_fence(self.name)  # the proxy topology's nftables table, if this lab had one
         shutil.rmtree(state.dir, ignore_errors=True)
 
     def kill_host(self, name: str) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import shutil
 from pathlib import Path
 
 from .errors import LabError
@@ -156,3 +157,25 @@ def netns_pids(netns: str) -> list[int]:
 
 def set_sysctl(key: str, value: str) -> None:
     Path("/proc/sys", key).write_text(value)
+
+
+def fence_table(lab: str) -> str:
+    """The lab's own nftables table (proxy topology): `inet oc_lab_<name>`."""
+    return "oc_lab_" + re.sub(r"[^a-z0-9]", "_", lab)
+
+
+def fence_port(lab: str, bridge: str, port: int) -> None:
+    """Reject TCP connections to ``port`` that arrive on the lab bridge; the controller's own still connect."""
+    table = fence_table(lab)
+    remove_fence(lab)
+    run(["nft", "-f", "-"], input=(
+        f"add table inet {table}\n"
+        f"add chain inet {table} input {{ type filter hook input priority -10; policy accept; }}\n"
+        f'add rule inet {table} input iifname "{bridge}" tcp dport {port} reject with tcp reset\n'
+    ))
+
+
+def remove_fence(lab: str) -> None:
+    """Idempotent: a lab without a fence (or a machine without nft) has nothing to remove."""
+    if shutil.which("nft"):
+        run_quietly(["nft", "delete", "table", "inet", fence_table(lab)])

@@ -18,6 +18,7 @@ from pyinfra.operations import files, server, systemd
 from ..claude.operations import managed_file
 from ..context import host_settings
 from ..models.operations import fail_host
+from ..proxy import download_arguments
 from ..settings import Settings, SettingsError
 from ..templating import render
 from ..uninstall.operations import file_removed, ours
@@ -76,7 +77,7 @@ def configure_litellm() -> None:
     find_links, cleanup = _wheelhouse(settings)
     venv = litellm_virtualenv(
         name=f"Install LiteLLM {version} (proxy)", version=version, root=ROOT, find_links=find_links,
-        cleanup=cleanup,
+        cleanup=cleanup, **download_arguments(settings),
     )
     root = {"owner": "root", "group": "root"}
     config = managed_file(name=f"LiteLLM proxy config {CONFIG_PATH}", path=CONFIG_PATH,

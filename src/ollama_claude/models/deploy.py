@@ -9,6 +9,7 @@ from pyinfra.operations import files
 
 from ..context import host_settings
 from ..ollama.config import SERVICE_HOME, SERVICE_USER
+from ..proxy import download_arguments
 from .operations import (
     PULL_SCRIPT,
     PULL_SCRIPT_SOURCE,
@@ -36,7 +37,8 @@ def manage_models() -> None:
     if settings.ollama_models and settings.ollama_models_mirror and host.get_fact(Kernel) != "Darwin":
         models_fanned_out(name="Copy library models from the fleet mirror (fan-out)", models=settings.ollama_models,
                           base_url=url, mirror_url=settings.ollama_models_mirror, owner=SERVICE_USER,
-                          store=settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models")
+                          store=settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models",
+                          **download_arguments(settings))
     if settings.ollama_models:
         models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
                       retries=settings.ollama_pull_retries)

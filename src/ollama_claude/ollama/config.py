@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 
+from ..proxy import service_environment
 from ..settings import Settings
 from ..templating import render
 from .facts import BIN_LINK
@@ -45,6 +46,7 @@ def server_environment(settings: Settings, gpu_mode: str) -> dict[str, str]:
         env["OLLAMA_MODELS"] = settings.ollama_models_dir
     if gpu_mode == "cpu":
         env.update(CPU_ONLY_ENV)
+    env.update(service_environment(settings))  # model pulls through the proxy, loopback direct
     env.update(sorted(settings.ollama_environment.items()))
     return env
 

@@ -15,6 +15,7 @@ from ..allowlist.facts import NftAllowlist
 from ..allowlist.operations import allowlist_loaded, allowlist_on_darwin, allowlist_removed, unenforceable
 from ..context import host_settings
 from ..privilege import system_privilege
+from ..proxy import download_arguments, proxy_has_credentials
 from ..settings import Settings
 from ..uninstall.operations import file_removed
 from . import dropin, operations, port
@@ -59,12 +60,13 @@ def install_ollama() -> None:
     name = operations.release_name(settings.ollama_version, mode)
     previous = operations.previous_binary(install, name)
     if platform is operations.LINUX and name not in install["releases"]:
-        operations.zstd_present(name="zstd for the .tar.zst release", install=settings.ollama_install_zstd)
+        operations.zstd_present(name="zstd for the .tar.zst release", install=settings.ollama_install_zstd,
+                                **download_arguments(settings))
     release = operations.release(
         name=f"Install Ollama {settings.ollama_version}",
         version=settings.ollama_version, download_url=settings.ollama_download_url, gpu=mode,
         checksum=settings.ollama_checksum, sha256=settings.ollama_sha256,
-        **system_privilege(platform is operations.DARWIN),
+        **system_privilege(platform is operations.DARWIN), **download_arguments(settings),
     )
     environment = server_environment(settings, mode)
     if platform is operations.DARWIN:
@@ -100,7 +102,8 @@ def _linux_service(settings: Settings, environment: dict[str, str], allowlist_un
     overrides = files.put(
         name="Ollama service overrides",
         src=StringIO(drop_in(environment, settings.ollama_allowed_clients, allowlist_unit)),
-        dest=DROP_IN_PATH, mode="644",
+        # 0600 when a proxy URL carries a password: only root (and systemd) may read it
+        dest=DROP_IN_PATH, mode="600" if proxy_has_credentials(settings) else "644",
     )
     legacy = dropin.legacy_drop_in_removed(
         name="Migrate our settings out of override.conf (a user's own stays)", path=LEGACY_DROP_IN_PATH,
@@ -148,7 +151,7 @@ def _linux_allowlist(settings: Settings) -> str | None:
     boot_unit = files.put(name="Allowlist boot unit", dest=allowlist_rules.UNIT_PATH, mode="644",
                           src=StringIO(allowlist_rules.unit_file()))
     allowlist_loaded(name="Only loopback and ollama_allowed_clients reach the Ollama port", port=settings.ollama_port,
-                     clients=settings.ollama_allowed_clients)
+                     clients=settings.ollama_allowed_clients, **download_arguments(settings))  # may install nft
     systemd.service(name="Allowlist loaded at boot", service=allowlist_rules.UNIT, running=True, enabled=True,
                     daemon_reload=boot_unit.will_change)
     return allowlist_rules.UNIT

@@ -111,7 +111,8 @@ def _verified_archives(release_url: str, names: list[str], checksum: str,
     published = host.get_fact(OllamaReleaseSums, url=f"{release_url}/sha256sum.txt")
     if "error" in published:
         return (f"cannot read sha256sum.txt ({published['error']}); check ollama_download_url, "
-                "or pin sums in ollama_sha256")
+                "or pin sums in ollama_sha256; a host that reaches it only through a proxy needs https_proxy "
+                "(http_proxy for an http:// mirror)")
     known = {**published["sums"], **pinned}
     if missing := [name for name in names if name not in known]:
         return (f"{release_url}/sha256sum.txt lists no sum for {', '.join(missing)}; check ollama_version and "
