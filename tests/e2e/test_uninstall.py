@@ -123,7 +123,7 @@ def test_full_uninstall_leaves_no_unit_binary_or_rc_block_and_keeps_models_unles
     assert run.rc == 0, run
     gone = ("/etc/systemd/system/ollama.service", "/etc/systemd/system/ollama.service.d", "/usr/local/bin/ollama",
             "/usr/local/bin/claude", "/usr/local/lib/ollama-claude", "/opt/claude-code",
-            "/usr/local/libexec/ollama-claude", "/home/dev/.config/ollama-claude")
+            "/usr/local/libexec/ollama-claude", "/home/dev/.config/ollama-claude", "/var/lib/ollama-claude")
     assert sh(lab, CONFIG_HOST, " ".join(f"[ -e {p} ] && echo {p};" for p in gone) + " true").split() == []
     assert sh(lab, CONFIG_HOST, "grep -l ollama-claude /home/dev/.bashrc /home/dev/.profile || true").strip() == ""
     assert sh(lab, CONFIG_HOST, "id ollama >/dev/null 2>&1 && echo user || echo none").strip() == "none"

@@ -29,6 +29,7 @@ from ..ollama.deploy import remove_allowlist
 from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
 from ..ollama.operations import UNIT
+from ..rollout.hoststate import STATE_DIR
 from ..settings import ClaudeUser, Settings
 from .operations import dotted, file_removed, link_removed, rc_block_removed, settings_restored
 from .restore import MACHINE_KEYS, USER_KEYS
@@ -42,7 +43,7 @@ def uninstall() -> None:
     """
     claude-config: users' and managed settings, env files, wrapper, rc blocks, the LiteLLM proxy; ollama: the
     server alone (a host whose Claude Code uses another host's Ollama keeps its configuration); everything:
-    both, and Claude Code.
+    both, Claude Code, and the host's record (/var/lib/ollama-claude: pins and last verify).
     """
     settings = host_settings()
     kernel = host.get_fact(Kernel)
@@ -53,6 +54,8 @@ def uninstall() -> None:
                      put_back=f"{settings.claude_code_dir}/claude.unmanaged")
         files.directory(name=f"Remove Claude Code releases {settings.claude_code_dir}",
                         path=settings.claude_code_dir, present=False)
+        files.directory(name=f"Remove the host's record of its pins and last verify {STATE_DIR}", path=STATE_DIR,
+                        present=False)
     if settings.uninstall_scope in ("ollama", "everything"):
         _remove_ollama(settings, kernel)
     elif settings.ollama_enabled:
