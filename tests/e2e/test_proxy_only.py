@@ -2,7 +2,7 @@
 The proxy-only topology (`lab up --proxy-only`): the release mirror is fenced off from the hosts (an nftables
 table of the lab rejects the mirror port on the bridge) and an authenticating tinyproxy on the lab gateway is the
 only way to it. With the proxy settings (user:password@ in the URL) the whole deploy on a bookworm/trixie fleet is
-green, its release and Claude Code downloads are in the proxy's log, and the password is in no pyinfra output even
+green, its release and Claude Code downloads (and apt's zstd package on the trixie host) are in the proxy's log, and the password is in no pyinfra output even
 at -vv; without them the host fails naming the download.
 
 Run with OLLAMA_CLAUDE_TEST_LAB=trixie OLLAMA_CLAUDE_TEST_SUBNET=10.213.71.0/24.
@@ -80,6 +80,10 @@ def test_without_the_proxy_setting_the_host_fails_naming_the_download(lab, deplo
 
 
 def test_proxy_only_fleet_deploys_green_with_every_download_through_the_proxy(lab, proxy, deploy):
+    # gpu2 (trixie) without zstd and without apt's cache: the deploy installs it with apt, through the proxy, from
+    # the Debian archive its sources name (the one this machine's apt uses; the proxy runs on this machine)
+    gone = sh(lab, "gpu2", "apt-get remove -y -q zstd >/dev/null && apt-get clean && ! command -v zstd")
+    assert gone.returncode == 0, gone
     before = len(proxied_requests(lab))
     run, reports = deploy("-vv")  # debug output prints every command: the password must be masked there too
     assert run.rc == 0, run
@@ -93,6 +97,8 @@ def test_proxy_only_fleet_deploys_green_with_every_download_through_the_proxy(la
                     rf"{base}/npm/@anthropic-ai/claude-code-linux-\w+/-/claude-code-linux-\w+-2\.1\.332\.tgz"):
         # one per host: each host downloads for itself
         assert len([u for u in urls if re.fullmatch(pattern, u)]) >= 2, (pattern, urls)
+    assert [u for u in urls if re.search(r"/pool/main/.*/zstd_[^/]+\.deb$", u)], urls
+    assert sh(lab, "gpu2", "command -v zstd").stdout.strip() == "/usr/bin/zstd"
     assert password(proxy) not in run.output
     assert "http://***@" in run.output  # the masked form is what -vv shows
 
