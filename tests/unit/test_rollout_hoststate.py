@@ -48,3 +48,24 @@ def test_verify_key_ignores_time_and_messages():
     first = {**NEW, "status": "pass", "time": "t1", "items": items, "seconds": 3.0}
     assert verify_key(first) == verify_key({**first, "time": "t2", "seconds": 9.0})
     assert verify_key(first) != verify_key({**first, "items": [{**items[0], "status": "fail"}]})
+
+
+def test_commands_write_and_read_the_record_on_macos_under_the_users_home(tmp_path):
+    """The same commands on a Darwin host (a fake uname): the record lands in the user's Library, read back."""
+    import os
+    import subprocess
+
+    from ollama_claude.rollout.hoststate import STATE_FILE, HostState, write_json_command
+
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "uname").write_text("#!/bin/sh\necho Darwin\n")
+    (fake_bin / "uname").chmod(0o755)
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    record = {"current": {**NEW, "since": "t1"}, "previous": None}
+    subprocess.run(["sh", "-c", write_json_command(STATE_FILE, record)], env=env, check=True)
+    written = tmp_path / "home" / "Library" / "Application Support" / "ollama-claude" / STATE_FILE
+    assert written.is_file() and oct(written.stat().st_mode & 0o777) == "0o644"
+    output = subprocess.run(["sh", "-c", HostState().command()], env=env, check=True, capture_output=True,
+                            text=True).stdout.splitlines()
+    assert parse_host_state(output)["state"] == record

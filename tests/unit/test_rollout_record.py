@@ -7,7 +7,7 @@ import re
 
 from pyinfra.context import ctx_host, ctx_state
 
-from ollama_claude.rollout.hoststate import VERIFY_PATH, HostState, verify_key
+from ollama_claude.rollout.hoststate import VERIFY_FILE, HostState, verify_key
 from ollama_claude.settings import parse_settings
 from ollama_claude.verify import operations
 from tests.harness import FakeHost, FakeState, render_command
@@ -26,7 +26,7 @@ def written_record(command):
 
 def test_first_verify_writes_the_record_then_the_same_result_does_not():
     commands = checklist_commands(GOOD_FACTS)
-    assert len(commands) == 1 and VERIFY_PATH in commands[0]
+    assert len(commands) == 1 and VERIFY_FILE in commands[0]
     record = written_record(commands[0])
     assert record["status"] == "pass" and record["ollama_version"] == GOOD_FACTS["OllamaServerVersion"]
     assert [item["number"] for item in record["items"]] == list(range(1, 10))
@@ -41,7 +41,7 @@ def test_a_failure_after_a_pass_is_recorded_before_the_host_fails():
     facts["HostState"] = {**HostState.default(), "verify": passed}
     facts["OllamaServiceEnvironment"] = {"OLLAMA_CONTEXT_LENGTH": "4096"}
     commands = checklist_commands(facts)
-    assert len(commands) == 2 and VERIFY_PATH in commands[0] and commands[1].endswith("exit 1")
+    assert len(commands) == 2 and VERIFY_FILE in commands[0] and commands[1].endswith("exit 1")
     failed = written_record(commands[0])
     assert failed["status"] == "fail" and verify_key(failed) != verify_key(passed)
     assert {item["number"]: item["status"] for item in failed["items"]}[2] == "fail"

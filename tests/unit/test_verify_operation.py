@@ -7,7 +7,7 @@ import copy
 from pyinfra.context import ctx_host, ctx_state
 
 from ollama_claude.models.facts import ShownModel
-from ollama_claude.rollout.hoststate import VERIFY_PATH, HostState
+from ollama_claude.rollout.hoststate import VERIFY_FILE, HostState
 from ollama_claude.settings import parse_settings
 from ollama_claude.verify import operations, report
 from ollama_claude.verify.checks import ROLE_VARS
@@ -55,7 +55,7 @@ GOOD_FACTS = {
 
 def without_record(commands):
     """The checklist's own commands: the host's last-verify record (tests/unit/test_rollout_record.py) aside."""
-    return [command for command in commands if VERIFY_PATH not in str(command)]
+    return [command for command in commands if VERIFY_FILE not in str(command)]
 
 
 def run_checklist(facts, **data):

@@ -5,6 +5,10 @@ control machine (or after this one crashed) still knows which pins to go back to
 /var/lib/ollama-claude/state.json     pins: current and previous Ollama + Claude Code versions, and since when
 /var/lib/ollama-claude/last-verify.json  the last verify result: pins verified, status, items, time
 
+On macOS (the deploy connects as the laptop's user, no sudo for these) they are in
+~/Library/Application Support/ollama-claude/ of the connecting user: the commands resolve the directory on the
+host, so facts and operations need not know the kernel.
+
 Both are rewritten only when something they record changed: a no-op re-run of the deploy changes nothing. The
 verify record's time is when that result (pins, status, each item's status) was first seen on this host.
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shlex
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +25,12 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 
 STATE_DIR = "/var/lib/ollama-claude"
-STATE_PATH = f"{STATE_DIR}/state.json"
-VERIFY_PATH = f"{STATE_DIR}/last-verify.json"
+DARWIN_STATE_DIR = "$HOME/Library/Application Support/ollama-claude"
+STATE_FILE, VERIFY_FILE = "state.json", "last-verify.json"
+STATE_PATH = f"{STATE_DIR}/{STATE_FILE}"
+VERIFY_PATH = f"{STATE_DIR}/{VERIFY_FILE}"
+#: Sets $d to the record's directory on the host (Linux or macOS).
+_DIR = f'd={STATE_DIR}; if [ "$(uname -s)" = Darwin ]; then d="{DARWIN_STATE_DIR}"; fi'
 OLLAMA_LINK = "/usr/local/bin/ollama"
 CLAUDE_LINK = "/usr/local/bin/claude"
 _VERSION = re.compile(r"/v?(\d+\.\d+\.\d+)(?:/|$)")
@@ -51,9 +58,9 @@ class HostState(FactBase[dict[str, Any]]):
         return {"state": None, "verify": None, "ollama_link": None, "claude_link": None}
 
     def command(self) -> str:
-        parts = []
-        for name, path in (("state", STATE_PATH), ("verify", VERIFY_PATH)):
-            parts.append(f"echo {_MARK}{name}; cat {path} 2>/dev/null || true")
+        parts = [_DIR]
+        for name, file_name in (("state", STATE_FILE), ("verify", VERIFY_FILE)):
+            parts.append(f'echo {_MARK}{name}; cat "$d/{file_name}" 2>/dev/null || true')
         for name, path in (("ollama_link", OLLAMA_LINK), ("claude_link", CLAUDE_LINK)):
             parts.append(f"echo {_MARK}{name}; readlink -f {path} 2>/dev/null || true")
         return "; ".join(parts)
@@ -123,12 +130,13 @@ def verify_record(lines: list[Any], pins: dict[str, str], at: str) -> dict[str, 
             "seconds": max(edit) if edit else None}
 
 
-def write_json_command(path: str, record: dict[str, Any]) -> str:
-    """Atomically replace ``path`` with the JSON record (mode 0644, its directory created)."""
+def write_json_command(file_name: str, record: dict[str, Any]) -> str:
+    """Atomically replace the record ``file_name`` with the JSON record (mode 0644, its directory created)."""
     data = base64.b64encode((json.dumps(record, indent=2, sort_keys=True) + "\n").encode()).decode()
-    temporary = f"{path}.tmp"
-    return (f"install -d -m 755 {shlex.quote(STATE_DIR)} && printf %s {data} | base64 -d > {shlex.quote(temporary)}"
-            f" && chmod 644 {shlex.quote(temporary)} && mv -f {shlex.quote(temporary)} {shlex.quote(path)}")
+    path = f'"$d/{file_name}"'
+    temporary = f'"$d/{file_name}.tmp"'
+    return (f'{_DIR}; install -d -m 755 "$d" && printf %s {data} | base64 -d > {temporary}'
+            f" && chmod 644 {temporary} && mv -f {temporary} {path}")
 
 
 @operation()
@@ -144,4 +152,4 @@ def record_pins(pins: dict[str, str], running: dict[str, str | None]):
     if record is None:
         host.noop(f"{STATE_PATH}: pins recorded ({pins['ollama_version']}, {pins['claude_code_version']})")
         return
-    yield write_json_command(STATE_PATH, record)
+    yield write_json_command(STATE_FILE, record)

@@ -23,7 +23,7 @@ from ..claude.paths import user_paths
 from ..claude.settings_merge import CONFLICTING_ENV, context_window, user_settings
 from ..models.facts import ModelShow, OllamaModels, OllamaSignin
 from ..ollama.facts import OllamaServerVersion
-from ..rollout.hoststate import VERIFY_PATH, HostState, now, verify_key, verify_record, write_json_command
+from ..rollout.hoststate import VERIFY_FILE, HostState, now, verify_key, verify_record, write_json_command
 from ..settings import ClaudeUser, Settings
 from . import chain as fallback
 from .checks import (
@@ -209,7 +209,7 @@ def checklist(settings: Settings):
     pins = {"ollama_version": settings.ollama_version, "claude_code_version": settings.claude_code_version}
     record = verify_record(lines, pins, now())
     if verify_key(record) != verify_key(host.get_fact(HostState)["verify"]):
-        yield write_json_command(VERIFY_PATH, record)
+        yield write_json_command(VERIFY_FILE, record)
     if any(line.status == "fail" for line in lines):
         yield failure_command(lines)
         return
