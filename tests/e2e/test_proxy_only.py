@@ -2,7 +2,7 @@
 The proxy-only topology (`lab up --proxy-only`): the release mirror is fenced off from the hosts (an nftables
 table of the lab rejects the mirror port on the bridge) and an authenticating tinyproxy on the lab gateway is the
 only way to it. With the proxy settings (user:password@ in the URL) the whole deploy on a bookworm/trixie fleet is
-green, its release and Claude Code downloads (and apt's zstd package on the trixie host) are in the proxy's log, and the password is in no pyinfra output even
+green, its release and Claude Code downloads (and apt's zstd package, from the site's repository, on the trixie host) are in the proxy's log, and the password is in no pyinfra output even
 at -vv; without them the host fails naming the download.
 
 Run with OLLAMA_CLAUDE_TEST_LAB=trixie OLLAMA_CLAUDE_TEST_SUBNET=10.213.71.0/24.
@@ -10,6 +10,7 @@ Run with OLLAMA_CLAUDE_TEST_LAB=trixie OLLAMA_CLAUDE_TEST_SUBNET=10.213.71.0/24.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from pyinfra_cli_run import PYINFRA, REPO, PyinfraRun
 
 from ollama_claude.lab.proxy import PROXY_PORT, proxied_requests, serve_proxy_only
-from ollama_claude.lab.release_mirror import mirror_url
+from ollama_claude.lab.release_mirror import mirror_root, mirror_url
 from ollama_claude.ollama.config import DROP_IN_PATH
 
 ALL_PASS = {item: "pass" for item in range(1, 10)}
@@ -54,6 +55,25 @@ def password(proxy: str) -> str:
     return proxy.split("@", 1)[0].rsplit(":", 1)[1]
 
 
+def site_repository(lab, host: str) -> None:
+    """A flat apt repository on the lab mirror holding the host's own zstd package, and the host's apt sources
+    pointing only there (a fleet's internal repository; nothing reaches a public archive)."""
+    deb = subprocess.run([*lab.ssh_argv(host), "--", "cat /var/cache/apt/archives/zstd_*.deb"],
+                         capture_output=True, check=True).stdout
+    repository = mirror_root(lab) / "apt"
+    repository.mkdir(exist_ok=True)
+    version = sh(lab, host, "dpkg-query -W -f '${Version}' zstd").stdout.strip().split(":")[-1]
+    name = f"zstd_{version}_{sh(lab, host, 'dpkg --print-architecture').stdout.strip()}.deb"
+    (repository / name).write_bytes(deb)
+    control = subprocess.run(["dpkg-deb", "-f", str(repository / name)], capture_output=True, text=True,
+                             check=True).stdout
+    (repository / "Packages").write_text(f"{control.rstrip()}\nFilename: ./{name}\nSize: {len(deb)}\n"
+                                         f"SHA256: {hashlib.sha256(deb).hexdigest()}\n\n")
+    sources = f"deb [trusted=yes] {mirror_url(lab)}/apt ./"
+    assert sh(lab, host, f"rm -f /etc/apt/sources.list.d/* && echo '{sources}' > /etc/apt/sources.list && "
+                         "rm -rf /var/lib/apt/lists/*").returncode == 0
+
+
 def sh(lab, host: str, command: str) -> subprocess.CompletedProcess:
     return lab.ssh(host, command, timeout=60)
 
@@ -80,8 +100,9 @@ def test_without_the_proxy_setting_the_host_fails_naming_the_download(lab, deplo
 
 
 def test_proxy_only_fleet_deploys_green_with_every_download_through_the_proxy(lab, proxy, deploy):
-    # gpu2 (trixie) without zstd and without apt's cache: the deploy installs it with apt, through the proxy, from
-    # the Debian archive its sources name (the one this machine's apt uses; the proxy runs on this machine)
+    # gpu2 (trixie) without zstd, its apt sources naming only the site's own repository (served beside the
+    # releases, so reachable only through the proxy): the deploy installs zstd with apt, through the proxy
+    site_repository(lab, "gpu2")
     gone = sh(lab, "gpu2", "apt-get remove -y -q zstd >/dev/null && apt-get clean && ! command -v zstd")
     assert gone.returncode == 0, gone
     before = len(proxied_requests(lab))
@@ -97,7 +118,7 @@ def test_proxy_only_fleet_deploys_green_with_every_download_through_the_proxy(la
                     rf"{base}/npm/@anthropic-ai/claude-code-linux-\w+/-/claude-code-linux-\w+-2\.1\.332\.tgz"):
         # one per host: each host downloads for itself
         assert len([u for u in urls if re.fullmatch(pattern, u)]) >= 2, (pattern, urls)
-    assert [u for u in urls if re.search(r"/pool/main/.*/zstd_[^/]+\.deb$", u)], urls
+    assert [u for u in urls if re.fullmatch(rf"{base}/apt/(\./)?zstd_[^/]+\.deb", u)], urls
     assert sh(lab, "gpu2", "command -v zstd").stdout.strip() == "/usr/bin/zstd"
     assert password(proxy) not in run.output
     assert "http://***@" in run.output  # the masked form is what -vv shows

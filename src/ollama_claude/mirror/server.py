@@ -92,8 +92,8 @@ class MirrorHandler(http.server.BaseHTTPRequestHandler):
     def resolve(self) -> tuple[str, Path] | None:
         """(relative path, file) for the request, or None for anything outside root or hidden."""
         rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
-        parts = [p for p in rel.split("/") if p]
-        if any(p.startswith(".") for p in parts):
+        parts = [p for p in rel.split("/") if p and p != "."]  # `a/./b` is `a/b` (apt asks for flat repos so)
+        if any(p.startswith(".") for p in parts):  # dot-files, and `..` out of the root
             return None
         target = self.root.joinpath(*parts)
         # A directory answers with its index: npm documents (index.json) or a pip --find-links page (index.html).
