@@ -11,22 +11,19 @@ stand-in keeps every request body (the stand-in logs only a summary).
 from __future__ import annotations
 
 import json
-import os
-import pwd
 import secrets
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 from pyinfra.api.hiddenvalue import HiddenValue
 
 from ollama_claude.claude.settings_merge import user_settings
-from ollama_claude.lab.releases import CLAUDE_CODE_VERSION, claude_cli_path
 from ollama_claude.lab.standin_server import start_standin
 from ollama_claude.settings import parse_settings
 from ollama_claude.verify.facts import EditTest
+from tests.claude_runner import ensure_user, linked_claude, user_workspace
 from tests.messages_proxy import Recorder
 
 pytestmark = pytest.mark.claude
@@ -44,32 +41,19 @@ LONG_MODEL = "deepseek-coder-v2:16b"
 @pytest.fixture(scope="module")
 def user():
     """An unprivileged account with a login shell (the Claude link runs through `runuser -l`)."""
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/sh", USER], check=True)
-    return USER
+    return ensure_user(USER, shell="/bin/sh", home=True)
 
 
 @pytest.fixture(scope="module")
 def claude(user):
-    directory = Path(tempfile.mkdtemp(prefix="ocsettings-bin-"))
-    directory.chmod(0o755)
-    binary = directory / "claude"
-    os.link(claude_cli_path(CLAUDE_CODE_VERSION), binary)
-    yield binary
-    shutil.rmtree(directory)
+    with linked_claude("ocsettings-bin-") as binary:
+        yield binary
 
 
 @pytest.fixture
 def workspace(user):
-    root = Path(tempfile.mkdtemp(prefix="ocsettings-"))
-    for sub in ("home", "home/.claude", "project"):
-        (root / sub).mkdir()
-        shutil.chown(root / sub, user, user)
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root)
+    with user_workspace(user, "ocsettings-", ("home", "home/.claude", "project")) as root:
+        yield root
 
 
 def standin(tmp_path, models, catalogue=None):

@@ -1,17 +1,13 @@
 """The real Claude Code CLI (pinned) against the stand-in: the seed's edit test, run as an unprivileged user."""
 
 import json
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from ollama_claude.lab.releases import CLAUDE_CODE_VERSION, claude_cli_path
+from ollama_claude.lab.releases import CLAUDE_CODE_VERSION
 from ollama_claude.lab.standin_server import start_standin
+from tests.claude_runner import ensure_user, linked_claude, user_workspace
 
 pytestmark = pytest.mark.claude
 
@@ -33,35 +29,19 @@ QUIET_CLAUDE = {
 @pytest.fixture(scope="module")
 def test_user():
     """An unprivileged account: Claude Code refuses --dangerously-skip-permissions as root."""
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", TEST_USER], check=True)
-    return TEST_USER
+    return ensure_user(TEST_USER)
 
 
 @pytest.fixture(scope="module")
 def claude(test_user):
-    """The pinned native binary, hard-linked into a directory the test user can traverse."""
-    directory = Path(tempfile.mkdtemp(prefix="ocstandin-bin-"))
-    directory.chmod(0o755)
-    binary = directory / "claude"
-    os.link(claude_cli_path(CLAUDE_CODE_VERSION), binary)
-    yield binary
-    shutil.rmtree(directory)
+    with linked_claude("ocstandin-bin-") as binary:
+        yield binary
 
 
 @pytest.fixture
 def workspace(test_user):
-    """A HOME and a project directory owned by the test user (pytest's tmp_path is root-only)."""
-    root = Path(tempfile.mkdtemp(prefix="ocstandin-"))
-    for sub in ("home", "project"):
-        (root / sub).mkdir()
-    shutil.chown(root / "home", test_user, test_user)
-    shutil.chown(root / "project", test_user, test_user)
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root)
+    with user_workspace(test_user, "ocstandin-") as root:
+        yield root
 
 
 def standin_with(tmp_path, models, version="0.32.15", **env):

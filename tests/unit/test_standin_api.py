@@ -7,20 +7,13 @@ import signal
 
 import httpx
 import pytest
+from write_tool import ANTHROPIC_WRITE_TOOL
 
 from ollama_claude.lab.standin_server import start_standin
 
 TOOL_SAFE_CONTEXT = {"OLLAMA_CONTEXT_LENGTH": "64000"}
 LAB_DEFAULT = "0.32.15"  # start_standin's default release
-WRITE_TOOL = {
-    "name": "Write",
-    "description": "Write a file",
-    "input_schema": {
-        "type": "object",
-        "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
-        "required": ["file_path", "content"],
-    },
-}
+WRITE_TOOL = ANTHROPIC_WRITE_TOOL
 
 
 @pytest.fixture

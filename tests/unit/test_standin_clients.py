@@ -7,6 +7,7 @@ import anthropic
 import httpx
 import ollama
 import pytest
+from write_tool import OLLAMA_WRITE_TOOL
 
 from ollama_claude.lab.standin_server import start_standin
 
@@ -136,18 +137,7 @@ def test_anthropic_errors_map_to_client_exceptions(anthropic_client):
 
 
 # --- native /api/chat (LiteLLM's ollama_chat provider) ------------------------------------------------------
-WRITE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "Write",
-        "description": "Write a file",
-        "parameters": {
-            "type": "object",
-            "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
-            "required": ["file_path", "content"],
-        },
-    },
-}
+WRITE_TOOL = OLLAMA_WRITE_TOOL
 ASK = {"role": "user", "content": "Create hello.txt with content hi there"}
 SYSTEM = {"role": "system", "content": "Primary working directory: /home/dev/project"}
 

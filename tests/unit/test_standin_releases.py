@@ -5,18 +5,11 @@ import json
 
 import httpx
 import pytest
+from write_tool import ANTHROPIC_WRITE_TOOL
 
 from ollama_claude.lab.standin_server import start_standin
 
-WRITE_TOOL = {
-    "name": "Write",
-    "description": "Write a file",
-    "input_schema": {
-        "type": "object",
-        "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
-        "required": ["file_path", "content"],
-    },
-}
+WRITE_TOOL = ANTHROPIC_WRITE_TOOL
 CREATE = "Create test.txt with content hi"
 HF_TOOLS = "hf.co/bartowski/Qwen2.5-Coder-7B-Instruct-GGUF:Q4_K_M"
 PROMPT_TOO_LONG = (
