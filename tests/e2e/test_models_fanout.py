@@ -76,8 +76,9 @@ def fleet(lab, tmp_path_factory):
         capture_output=True, text=True, check=False, timeout=300,
     )
     assert synced.returncode == 0, synced.stderr
-    lab.start_service("fleet-mirror", [sys.executable, "-m", "ollama_claude.cli", "mirror", "serve", "--root",
-                                       str(root), "--bind", gateway, "--port", str(FLEET_MIRROR_PORT)])
+    # served as `mirror serve` serves it, plus the lab's fault controls (the tampered-blob case needs them)
+    lab.start_service("fleet-mirror", [sys.executable, "-m", "ollama_claude.lab.mirror", "serve", "--no-build",
+                                       "--root", str(root), "--bind", gateway, "--port", str(FLEET_MIRROR_PORT)])
     wait_until_serving(f"http://{gateway}:{FLEET_MIRROR_PORT}/models/")
     yield {"registry": registry, "registry_log": registry_log, "root": root,
            "mirror": f"http://{gateway}:{FLEET_MIRROR_PORT}", "gateway": gateway}

@@ -147,7 +147,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     serve_command.add_argument("--bind", default="127.0.0.1")
     serve_command.add_argument("--port", type=int, default=8080)
+    serve_command.add_argument("--no-build", action="store_true",
+                               help="serve --root as it is (e.g. a fleet mirror from `mirror sync`), with the faults")
     args = parser.parse_args(argv)
+    if args.command == "serve" and args.no_build:
+        return mirror_server.serve(args.root, args.bind, args.port, LabMirrorHandler)
     build_mirror(
         args.root,
         tuple(args.ollama_versions or OLLAMA_VERSIONS),
