@@ -67,6 +67,12 @@ def lab():
     yield from disposable_lab(TEST_LAB, TEST_SUBNET, 2)
 
 
+@pytest.fixture(scope="module")
+def mixed_lab():
+    """A fresh 2-host lab of mixed Debian releases: gpu1 bookworm, gpu2 trixie (`lab up --hosts gpu1,gpu2:gpu@trixie`)."""
+    yield from disposable_lab(TEST_LAB, TEST_SUBNET, ["gpu1", "gpu2:gpu@trixie"])
+
+
 @pytest.fixture
 def spare_lab():
     """A separate 2-host lab for one test that crashes hosts or tears the lab down itself."""

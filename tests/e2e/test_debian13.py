@@ -24,10 +24,9 @@ ALL_PASS = {item: "pass" for item in range(1, 10)}
 
 
 @pytest.fixture(scope="module")
-def lab(request):
-    """The shared lab helper with a host spec per host, as `lab up --hosts gpu1,gpu2:gpu@trixie` takes it."""
-    shared = request.config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
-    yield from shared.disposable_lab(shared.TEST_LAB, shared.TEST_SUBNET, ["gpu1", "gpu2:gpu@trixie"])
+def lab(mixed_lab):
+    """gpu1 on Debian 12, gpu2 on Debian 13: every lab fixture of this module uses that fleet."""
+    return mixed_lab
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,19 @@ with release archives (the stand-in inside) from the lab mirror. The tests run i
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import re
 import subprocess
 import sys
-import tarfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from release_under_test import publish_release
 
 from ollama_claude.lab import network
 from ollama_claude.lab.mirror import FAULTS_FILE, build_mirror, write_faults
-from ollama_claude.mirror.layout import ollama_release_dir
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = "tests/e2e/deploys/install_ollama.py"
@@ -35,16 +32,7 @@ pytestmark = pytest.mark.lab
 
 def _broken_release(mirror_root: Path) -> None:
     script = b'#!/bin/sh\necho "ollama 0.31.0: crashed at start (lab test release)" >&2\nexit 1\n'
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("bin/ollama")
-        info.size, info.mode = len(script), 0o755
-        tar.addfile(info, io.BytesIO(script))
-    archive = subprocess.run(["zstd", "-q", "-c"], input=buffer.getvalue(), capture_output=True, check=True).stdout
-    target = ollama_release_dir(mirror_root, BROKEN_VERSION)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "ollama-linux-amd64.tar.zst").write_bytes(archive)
-    (target / "sha256sum.txt").write_text(f"{hashlib.sha256(archive).hexdigest()}  ./ollama-linux-amd64.tar.zst\n")
+    publish_release(mirror_root, BROKEN_VERSION, script)
 
 
 ZSTD_FROM_THE_HOSTS_OWN_REPOSITORY = """

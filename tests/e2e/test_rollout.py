@@ -11,21 +11,19 @@ Issue 18 on the lab (3 hosts, or OLLAMA_CLAUDE_ROLLOUT_HOSTS; real SSH, real Cla
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 from browser import CHROMIUM, look_at
 from pyinfra_cli_run import REPO
+from release_under_test import publish_release
 
 from ollama_claude.lab.release_mirror import mirror_root, serve_release_mirror
 from ollama_claude.lab.releases import claude_code_tarball
@@ -63,17 +61,7 @@ def bad_release(root: Path, version: str = BAD) -> None:
     source, count = re.subn(r'"stream_closes_thinking_before_tool_use": "[^"]+"',
                             '"stream_closes_thinking_before_tool_use": "99.0.0"', baked_standin(version))
     assert count == 1
-    data = source.encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("bin/ollama")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
-    archive = subprocess.run(["zstd", "-q", "-c"], input=buffer.getvalue(), capture_output=True, check=True).stdout
-    target = ollama_release_dir(root, version)
-    target.mkdir(parents=True, exist_ok=True)
-    (target / "ollama-linux-amd64.tar.zst").write_bytes(archive)
-    (target / "sha256sum.txt").write_text(f"{hashlib.sha256(archive).hexdigest()}  ./ollama-linux-amd64.tar.zst\n")
+    publish_release(root, version, source.encode())
 
 
 def release_listing(root: Path) -> None:
