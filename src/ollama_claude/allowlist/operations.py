@@ -6,34 +6,20 @@ from typing import Any
 
 from pyinfra import host, logger
 from pyinfra.api import operation
-from pyinfra.facts.server import Which
 
 from ..ollama.operations import fail
+from ..packages import KNOWN_MANAGERS, install_command, package_manager
 from .facts import NftAllowlist
 from .rules import RULES_FILE, TABLE, wanted
 
-#: Non-interactive installs of nftables per package manager, tried in this order.
-NFT_INSTALLS = (
-    ("apt-get", ("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q nftables "
-                 "|| { apt-get update -q && apt-get install -y -q nftables; }")),
-    ("dnf", "dnf install -y -q nftables"),
-    ("yum", "yum install -y -q nftables"),
-    ("zypper", "zypper --non-interactive install nftables"),
-    ("apk", "apk add --no-cache nftables"),
-)
 OPT_IN = ("or set ollama_allow_unenforced_lan = True to serve every client that reaches the port (not "
           "recommended: the Ollama API has no authentication)")
-
-
-def package_manager() -> str | None:
-    return next((manager for manager, _ in NFT_INSTALLS if host.get_fact(Which, command=manager)), None)
 
 
 def unenforceable(fact: dict[str, Any]) -> str | None:
     """Why the allowlist cannot be enforced on this host, or None (nft usable, or installable)."""
     if fact["state"] == "missing" and not package_manager():
-        return ("nft (nftables) is missing and no known package manager (apt-get, dnf, yum, zypper, apk) was "
-                "found to install it")
+        return f"nft (nftables) is missing and no known package manager ({KNOWN_MANAGERS}) was found to install it"
     if fact["state"] == "unusable":
         return f"nftables cannot be used on this host: {fact['error']}"
     return None
@@ -61,8 +47,7 @@ def allowlist_loaded(port: int, clients: list[str], unenforced_ok: bool = False)
         return
     if fact["state"] == "missing":
         manager = package_manager()
-        command = dict(NFT_INSTALLS)[manager]
-        yield (f"{{ {command}; }} && command -v nft >/dev/null || "
+        yield (f"{{ {install_command(manager, 'nftables')}; }} && command -v nft >/dev/null || "
                f"{{ {fail(f'installing nftables with {manager} failed, so ollama_allowed_clients cannot be enforced; fix: make nftables installable (or install it) and run again, {OPT_IN}')}; }}")
     elif fact["state"] == "present" and fact["table"] == wanted(port, clients):
         host.noop(f"table inet {TABLE} already allows only loopback and {', '.join(clients)} on port {port}")

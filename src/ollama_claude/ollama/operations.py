@@ -13,6 +13,7 @@ from pyinfra.api import operation
 from pyinfra.facts.server import Arch, Kernel, Which
 from pyinfra.facts.systemd import SystemdEnabled
 
+from ..packages import KNOWN_MANAGERS, install_command, package_manager
 from .config import LAUNCHD_LABEL, LAUNCHD_LOG, render
 from .facts import (
     BIN_LINK,
@@ -27,15 +28,6 @@ from .facts import (
 UNIT = "ollama.service"
 #: Estimated unpacked size of a release archive, as a multiple of its compressed size (disk space check).
 UNPACKED_RATIO = 3
-#: Non-interactive installs of zstd per package manager, tried in this order (Debian/Ubuntu, RHEL family, ...).
-ZSTD_INSTALLS = (
-    ("apt-get", ("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q zstd "
-                 "|| { apt-get update -q && apt-get install -y -q zstd; }")),
-    ("dnf", "dnf install -y -q zstd"),
-    ("yum", "yum install -y -q zstd"),
-    ("zypper", "zypper --non-interactive install zstd"),
-    ("apk", "apk add --no-cache zstd"),
-)
 _ARCHES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _LINK_TMP = f"{BIN_LINK.rsplit('/', 1)[0]}/.ollama-claude-new-link"
 
@@ -225,12 +217,12 @@ def zstd_present(install: bool = True):
         yield fail("zstd is missing and ollama_install_zstd is off: Linux releases of Ollama are .tar.zst only; "
                    "fix: install zstd on the host, or set ollama_install_zstd = True")
         return
-    for manager, command in ZSTD_INSTALLS:
-        if host.get_fact(Which, command=manager):
-            yield (f"{{ {command}; }} && command -v zstd >/dev/null || "
-                   f"{{ {fail(f'installing zstd with {manager} failed: Linux releases of Ollama are .tar.zst only; fix: make zstd installable (or install it) and run again')}; }}")
-            return
-    yield fail("zstd is missing and no known package manager (apt-get, dnf, yum, zypper, apk) was found: Linux "
+    manager = package_manager()
+    if manager:
+        yield (f"{{ {install_command(manager, 'zstd')}; }} && command -v zstd >/dev/null || "
+               f"{{ {fail(f'installing zstd with {manager} failed: Linux releases of Ollama are .tar.zst only; fix: make zstd installable (or install it) and run again')}; }}")
+        return
+    yield fail(f"zstd is missing and no known package manager ({KNOWN_MANAGERS}) was found: Linux "
                "releases of Ollama are .tar.zst only; fix: install zstd on the host")
 
 
