@@ -179,9 +179,11 @@ def check_context(settings: Settings, obs: HostObservation) -> ItemResult:
 
 def _model_context_problem(name: str, shown: ShownModel | None, configured: int) -> tuple[str, str] | None:
     """(message, fix) when a model's own num_ctx or trained context keeps it below the tool-safe context."""
-    if shown is None or shown.context_in_effect(configured) >= MIN_TOOL_CONTEXT:
+    if shown is None:
         return None
     in_effect = shown.context_in_effect(configured)
+    if in_effect >= MIN_TOOL_CONTEXT:
+        return None
     if shown.num_ctx and shown.num_ctx < configured and shown.num_ctx == in_effect:
         message = (f"{name} sets its own num_ctx {shown.num_ctx}, which overrides OLLAMA_CONTEXT_LENGTH="
                    f"{configured}: context in effect {in_effect} < {MIN_TOOL_CONTEXT}")
