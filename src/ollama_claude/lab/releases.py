@@ -534,13 +534,60 @@ def _app_tree(version: str) -> dict[str, tuple[bytes, int]]:
         "\t<key>LSMinimumSystemVersion</key>\n\t<string>14.0</string>\n"
         "</dict>\n</plist>\n"
     )
+    app = baked_app(version).encode()
     files = {
         "Contents/Info.plist": (plist.encode(), 0o644),
-        "Contents/MacOS/Ollama": (_file_content(version, "Contents/MacOS/Ollama", "darwin (the app)"), 0o755),
+        # The app's program: the lab's model of it (lab/macos/app.py), not a placeholder, so an installed
+        # Ollama.app starts its own server as the real one does.
+        "Contents/MacOS/Ollama": (app, 0o755),
+        # The mock Squirrel.framework is a copy of the app binary (build_darwin.sh@v0.32.15:220-227,
+        # @v0.16.3:140-147; its symlinks are not modelled), which the login item runs as `Squirrel background`.
+        "Contents/Frameworks/Squirrel.framework/Versions/A/Squirrel": (app, 0o755),
+        # The login item SMAppService registers, copied from app/darwin/Ollama.app by build_darwin.sh@v0.32.15:208
+        # (identical at v0.16.3).
+        "Contents/Library/LaunchAgents/com.ollama.ollama.plist": (LOGIN_ITEM_PLIST.encode(), 0o644),
     }
     for path in darwin_resources(version):
         files[f"Contents/Resources/{path}"] = (_file_content(version, path, "darwin"), _mode(path))
     return files
+
+
+#: app/darwin/Ollama.app/Contents/Library/LaunchAgents/com.ollama.ollama.plist@v0.32.15 (same at v0.16.3), verbatim.
+LOGIN_ITEM_PLIST = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+    <key>Label</key>
+    <string>com.ollama.ollama</string>
+    <key>BundleProgram</key>
+\t<string>Contents/Frameworks/Squirrel.framework/Versions/A/Squirrel</string>
+    <key>ProgramArguments</key>
+    <array>
+        <string>Contents/Frameworks/Squirrel.framework/Versions/A/Squirrel</string>
+        <string>background</string>
+    </array>
+    <key>RunAtLoad</key>
+    <true/>
+    <key>LimitLoadToSessionType</key>
+\t<string>Aqua</string>
+\t<key>POSIXSpawnType</key>
+\t<string>Interactive</string>
+\t<key>LSUIElement</key>
+\t<true/>
+\t<key>LSBackgroundOnly</key>
+\t<false/>
+</dict>
+</plist>"""
+APP_SOURCE = Path(__file__).parent / "macos" / "app.py"
+
+
+def baked_app(version: str) -> str:
+    """The lab's Ollama.app program (lab/macos/app.py) with VERSION set, as the release build bakes it in."""
+    source, count = re.subn(r'^VERSION = ".*"$', f'VERSION = "{version}"', APP_SOURCE.read_text(), count=1,
+                            flags=re.MULTILINE)
+    if count != 1:
+        raise RuntimeError(f"no VERSION line in {APP_SOURCE}")
+    return source
 
 
 def darwin_zip(version: str) -> bytes:
@@ -625,7 +672,7 @@ def build_ollama_release(
     stamp = target / ".build-fingerprint"
     fingerprint = hashlib.sha256(
         f"{FORMAT}|{baked_standin(version)}|{arches}|{release_size}|{ARTIFACTS}|{LINUX_PAYLOAD}|"
-        f"{DARWIN_RESOURCES}|{INSTALL_SH}".encode()
+        f"{DARWIN_RESOURCES}|{INSTALL_SH}|{baked_app(version)}".encode()
     ).hexdigest()
     if stamp.is_file() and stamp.read_text() == fingerprint:
         return target
