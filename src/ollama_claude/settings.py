@@ -110,8 +110,10 @@ class ClaudeUser(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
+    #: None: the account's own (getent passwd on Linux, dscl on macOS, where homes are /Users/<name>)
     home: str | None = None
-    shell: Literal["bash", "zsh", "fish"] = "bash"
+    #: None: the account's login shell (zsh on a Mac since 10.15); any shell other than zsh/fish gets bash's files
+    shell: Literal["bash", "zsh", "fish"] | None = None
     anthropic_api_key: str | None = Field(default=None, repr=False)
 
     @field_validator("name")
@@ -122,10 +124,6 @@ class ClaudeUser(BaseModel):
         if value == "root":
             raise ValueError("root cannot run the edit test: Claude Code refuses its headless flags as root")
         return value
-
-    @property
-    def home_dir(self) -> str:
-        return self.home or f"/home/{self.name}"
 
 
 class Settings(BaseModel):
@@ -171,6 +169,14 @@ class Settings(BaseModel):
         "auto", description="GPU variant: auto detects NVIDIA/AMD; amd adds the ROCm archive"
     )
     ollama_health_timeout: int = Field(60, description="Seconds to wait for /api/version after a restart")
+    ollama_macos_user: str | None = Field(
+        None, description="macOS: the account whose LaunchAgent runs Ollama (default: the SSH or local user; "
+        "connected as root: the first of claude_users)"
+    )
+    ollama_macos_app: Literal["fail", "stop"] = Field(
+        "fail", description="macOS with Ollama.app installed: fail the host naming the choice, or stop: quit the "
+        "app, disable its login item and serve from our pinned LaunchAgent"
+    )
 
     # --- Models ---------------------------------------------------------------------------------------------
     ollama_models: list[str] = Field(

@@ -25,5 +25,5 @@ DISABLE_ERROR_REPORTING=1
 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
 export CLAUDE_CONFIG_DIR ANTHROPIC_BASE_URL ANTHROPIC_API_KEY CLAUDE_CODE_MAX_RETRIES DISABLE_AUTOUPDATER \
   DISABLE_TELEMETRY DISABLE_ERROR_REPORTING CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC
-exec timeout {{ timeout }} {{ claude|q }} -p {{ prompt|q }} --model {{ model|q }} --allowedTools Read,Edit,Bash \
+exec {{ timeout_command }} {{ timeout }} {{ claude|q }} -p {{ prompt|q }} --model {{ model|q }} --allowedTools Read,Edit,Bash \
   --dangerously-skip-permissions --output-format stream-json --verbose </dev/null

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from pyinfra.api.hiddenvalue import HiddenValue
 
+from ollama_claude.accounts import Account
 from ollama_claude.claude.deploy import user_env
 from ollama_claude.claude.operations import render
 from ollama_claude.claude.paths import user_paths
@@ -173,10 +174,11 @@ def test_verify_reads_settings_json_where_the_deploy_wrote_it():
             return super().get_fact(fact_cls, *args, **kwargs)
 
     facts = {"LoginEnvironment": {"HOME": "/home/dev", "XDG_DATA_HOME": "/home/dev/xdg"}, "Kernel": "Linux",
-             "Users": {"dev": {"uid": 1000, "home": "/home/dev"}}, "JsonFile": None, "JsonDirectory": (),
+             "Accounts": {"dev": Account("dev", 1000, "dev", "/home/dev", "/bin/bash")}, "JsonFile": None, "JsonDirectory": (),
              "ClaudeCodeVersion": "2.1.332", "HttpHeadStatus": 200}
     with ctx_state.use(FakeState()), ctx_host.use(Recording(facts, name="h1")):
-        operations.observe_user(isolated, DEV)
+        operations.observe_user(isolated, DEV.model_copy(update={"home": "/home/dev"}),
+                                Account("dev", 1000, "dev", "/home/dev", "/bin/bash"))
     assert asked[0] == written == "/home/dev/.local/share/claude-ollama/settings.json"
 
 
@@ -237,6 +239,7 @@ def test_claude_link_ignores_the_users_settings_and_hides_the_machine_policy():
 def test_claude_link_refuses_the_key_when_a_policy_file_is_visible(tmp_path: Path):
     """Where the policy cannot be hidden (macOS, no unshare), the link reads back what applies and refuses."""
     link = render("claude-link.sh", base_url="http://127.0.0.1:9", timeout=5, claude="/bin/false",
+                  timeout_command=verify_facts.TIMEOUT,
                   prompt="x", model="m", managed_paths=[str(tmp_path / "managed-settings.json")], managed_dirs=[])
     (tmp_path / "managed-settings.json").write_text("{}")
     work = tmp_path / "work"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from harness import FakeHost, FakeState
+from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli_run import REPO
 
-from ollama_claude.privilege import system_privilege
+from ollama_claude.privilege import system_privilege, user_privilege
 
 PACKAGE = REPO / "src" / "ollama_claude"
 PRIVILEGE_ARGS = {"_sudo", "_sudo_user", "_sudo_password", "_use_sudo_login", "_su_user", "_doas", "_doas_user"}
@@ -35,11 +37,29 @@ def test_no_operation_sets_its_own_privilege():
     assert offenders == []
 
 
+def on_host(kernel: str, connected_as: str):
+    """Run a privilege question on a fake host of that kernel reached as that user."""
+    def ask(question, *args):
+        with ctx_state.use(FakeState()), ctx_host.use(FakeHost({"Kernel": kernel, "ConnectionUser": connected_as})):
+            return question(*args)
+    return ask
+
+
 def test_linux_operations_take_the_connections_privilege():
     """Root SSH or `_sudo` (+ `_sudo_password`) in host data: nothing is added, so nothing is overridden."""
-    assert system_privilege(darwin=False) == {}
+    for user in ("root", "dev"):
+        assert on_host("Linux", user)(system_privilege) == {}
+        assert on_host("Linux", user)(user_privilege, "dev") == {}
 
 
 def test_macos_system_parts_take_sudo():
-    """macOS connects as the laptop's user: only the system parts (/usr/local) take sudo."""
-    assert system_privilege(darwin=True) == {"_sudo": True}
+    """A Mac is reached as its laptop user: the system parts (/usr/local, /opt, /Library) take sudo."""
+    assert on_host("Darwin", "dev")(system_privilege) == {"_sudo": True}
+
+
+def test_macos_user_files_take_sudo_only_for_another_user():
+    """The laptop user's own files are written as that user (not as root, whose HOME is /var/root under sudo -H);
+    another user's, or any when connected as root (MDM), through sudo."""
+    assert on_host("Darwin", "dev")(user_privilege, "dev") == {}
+    assert on_host("Darwin", "dev")(user_privilege, "ada") == {"_sudo": True}
+    assert on_host("Darwin", "root")(user_privilege, "dev") == {"_sudo": True}

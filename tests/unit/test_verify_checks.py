@@ -67,9 +67,15 @@ def test_systemd_environment_is_parsed_with_its_quoting():
                    "OLLAMA_CONTEXT_LENGTH": "64000", "X": "a b"}
 
 
-def test_launchd_environment_keeps_only_set_variables():
-    env = OllamaServiceEnvironment().process(["launchd", "OLLAMA_CONTEXT_LENGTH=128000", "OLLAMA_HOST="])
-    assert env == {"OLLAMA_CONTEXT_LENGTH": "128000"}
+def test_launchd_environment_is_the_plists_own():
+    """macOS: read from the LaunchAgent's EnvironmentVariables (plutil), which launchctl getenv never shows."""
+    fact = OllamaServiceEnvironment()
+    plist = "/Users/dev/Library/LaunchAgents/com.ollama-claude.ollama.plist"
+    assert f"plutil -extract EnvironmentVariables json -o - {plist}" in fact.command(plist=plist)
+    assert "launchctl getenv" not in fact.command(plist=plist)
+    env = fact.process(["launchd", '{"OLLAMA_CONTEXT_LENGTH":"128000","OLLAMA_HOST":"127.0.0.1:11434"}'])
+    assert env == {"OLLAMA_CONTEXT_LENGTH": "128000", "OLLAMA_HOST": "127.0.0.1:11434"}
+    assert fact.process(["launchd"]) == {}
 
 
 def test_no_ollama_service_is_none():

@@ -8,6 +8,7 @@ import json
 
 from pyinfra.context import ctx_host, ctx_state
 
+from ollama_claude.accounts import Account
 from ollama_claude.claude.chosen_model import parse_record, record_for, with_chosen_model
 from ollama_claude.claude.deploy import user_env
 from ollama_claude.claude.operations import render
@@ -22,7 +23,7 @@ SETTINGS = parse_settings({"claude_users": ["dev"], "ollama_cloud_models": ["glm
 RECORD = "/home/dev/.config/ollama-claude/chosen-model"
 SETTINGS_JSON = "/home/dev/.claude/settings.json"
 ENV_SH = "/home/dev/.config/ollama-claude/env.sh"
-DEV = {"uid": 1000, "home": "/home/dev", "group": "dev"}
+DEV = Account("dev", 1000, "dev", "/home/dev", "/bin/bash")
 OWNED = {"mode": 600, "user": "dev", "group": "dev"}
 
 
@@ -48,7 +49,7 @@ def files_as_configured(settings, record: str | None) -> dict:
     effective = with_chosen_model(settings, record)
     env_sh = render("env.sh", env=user_env(effective, paths))
     return {
-        "Users": {"dev": DEV},
+        "Accounts": {"dev": DEV},
         "FileContents": {f"path={RECORD}": [record] if record else None,
                          f"path={SETTINGS_JSON}": json.dumps(user_settings(effective), indent=2).splitlines()},
         "File": {f"path={RECORD}": OWNED if record else None, f"path={SETTINGS_JSON}": OWNED,
@@ -62,8 +63,8 @@ def chain_then_write(local_passes: bool, record: str | None) -> tuple[list, list
     facts["OllamaSignin"] = {"signed_in": True, "signin_url": None}
     if not local_passes:
         facts["EditTest"][edit_key("glm-4.7-flash:latest")] = REFUSED
-    facts["Users"]["dev"] = DEV
-    facts.update({key: value for key, value in files_as_configured(SETTINGS, record).items() if key != "Users"})
+    facts["Accounts"] = {"dev": DEV}
+    facts.update({key: value for key, value in files_as_configured(SETTINGS, record).items() if key != "Accounts"})
     fake, fake_state = FakeHost(facts, name="h1"), FakeState()
     with ctx_state.use(fake_state), ctx_host.use(fake):
         list(operations.checklist._inner(SETTINGS))

@@ -6,6 +6,7 @@ import copy
 
 from pyinfra.context import ctx_host, ctx_state
 
+from ollama_claude.accounts import Account
 from ollama_claude.models.facts import ShownModel
 from ollama_claude.rollout.hoststate import VERIFY_FILE, HostState
 from ollama_claude.settings import parse_settings
@@ -38,7 +39,7 @@ GOOD_FACTS = {
     "OllamaSignin": {"signed_in": False, "signin_url": "https://ollama.example/connect"},
     "LoadedModels": {"glm-4.7-flash:latest": 64000},
     "Kernel": "Linux",
-    "Users": {"dev": {"uid": 1000, "home": "/home/dev"}},
+    "Accounts": {"dev": Account("dev", 1000, "dev", "/home/dev", "/bin/bash")},
     "LoginEnvironment": {"HOME": "/home/dev"},
     "JsonFile": {
         "path=/home/dev/.claude/settings.json, user=dev": JsonDocument(

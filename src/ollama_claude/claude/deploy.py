@@ -5,10 +5,12 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File, FileContents
-from pyinfra.facts.server import Kernel, Users
+from pyinfra.facts.server import Kernel
 
+from ..accounts import claude_accounts, with_account
 from ..context import host_settings
 from ..models.facts import ModelShow
+from ..privilege import system_privilege, user_privilege
 from ..proxy import download_arguments
 from ..settings import ClaudeUser, Settings
 from .chosen_model import parse_record, with_chosen_model
@@ -41,11 +43,12 @@ def configure_claude_code() -> None:
             install_dir=settings.claude_code_dir,
             link=CLAUDE_LINK,
             **download_arguments(settings),
+            **system_privilege(),
         )
     elif settings.claude_code_install == "npm":
         claude_code_npm(
             name=f"Install Claude Code {version} (npm)", version=version, registry=settings.npm_registry(),
-            **download_arguments(settings),
+            **download_arguments(settings), **system_privilege(),
         )
     if settings.claude_managed_settings:
         kernel = host.get_fact(Kernel)
@@ -57,13 +60,14 @@ def configure_claude_code() -> None:
             group=ROOT_GROUP[kernel],
             mode="644",
             drop_env=list(CONFLICTING_ENV),
+            **system_privilege(),
         )
-    accounts = host.get_fact(Users)
+    accounts = claude_accounts(settings)
     for user in settings.claude_users:
-        claude_user_exists(name=f"{user.name}: account exists", user=user.name)
-        account = accounts.get(user.name)
-        if account:
-            _configure_user(settings, user, user.home or account["home"], account["group"])
+        claude_user_exists(name=f"{user.name}: account exists", user=user.name,
+                           declared=tuple(u.name for u in settings.claude_users))
+        if account := accounts.get(user.name):
+            _configure_user(settings, with_account(user, account), account.group)
 
 
 def model_context(settings: Settings) -> int | None:
@@ -93,9 +97,11 @@ def user_env(settings: Settings, paths: UserPaths) -> dict[str, str]:
     return {"CLAUDE_CONFIG_DIR": paths.config_dir} if paths.config_dir else {}
 
 
-def _configure_user(settings: Settings, user: ClaudeUser, home: str, group: str) -> None:
+def _configure_user(settings: Settings, user: ClaudeUser, group: str) -> None:
+    """``user`` with its account's home and shell filled in (accounts.with_account)."""
+    home = user.home or ""
     paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
-    owner = {"owner": user.name, "group": group, "below": home}
+    owner = {"owner": user.name, "group": group, "below": home, **user_privilege(user.name)}
     # A model the verify step chose (the default failed its edit test) stays the user's default.
     record = parse_record(host.get_fact(FileContents, path=paths.chosen_model))
     model_settings = with_chosen_model(settings, record)

@@ -20,9 +20,9 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import File, FileContents, Sha256File
 from pyinfra.facts.npm import NpmPackages
-from pyinfra.facts.server import Users
 
 from .. import templating
+from ..accounts import Accounts
 from ..models.operations import fail_host
 from ..rcfiles import SymlinkTarget, backup_command
 from .facts import PACKAGE_PREFIX, ClaudeCodeInstall, ClaudeNativePackage, ClaudePlatform
@@ -293,13 +293,15 @@ def rc_block(path: str, content: str, owner: str, group: str, below: str = "/") 
 
 
 @operation()
-def claude_user_exists(user: str) -> Iterator[str]:
+def claude_user_exists(user: str, declared: tuple[str, ...] = ()) -> Iterator[str]:
     """
-    Fail this host, naming the account, when a declared ``claude_users`` entry has no account here.
+    Fail this host, naming the account, when a declared ``claude_users`` entry has no account here (looked up
+    in the host's directory service: dscl on macOS, getent on Linux).
 
     + user: the account name
+    + declared: every claude_users name, so one lookup answers for all of them
     """
-    if user in host.get_fact(Users):
+    if user in host.get_fact(Accounts, names=declared or (user,)):
         host.noop(f"user {user} exists")
         return
     yield fail_host(

@@ -83,7 +83,7 @@ def user_paths(settings: Settings, user: ClaudeUser, home: str, bash_login: str 
         "bash": (".bashrc", bash_login),
         "zsh": (".zshenv",),
         "fish": (".config/fish/config.fish",),
-    }[user.shell]
+    }[user.shell or "bash"]
     return UserPaths(
         home=home,
         settings_json=f"{claude_dir}/settings.json",

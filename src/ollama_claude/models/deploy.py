@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.facts.server import Home, Kernel, User
+from pyinfra.facts.server import Kernel
 from pyinfra.operations import files
 
+from ..accounts import laptop_account
 from ..context import host_settings
 from ..ollama.config import SERVICE_HOME, SERVICE_USER
+from ..privilege import system_privilege
 from ..proxy import download_arguments
 from .operations import (
     PULL_SCRIPT,
@@ -33,7 +35,8 @@ def manage_models() -> None:
         logger.info(f"{host.name}: ollama_enabled is off, no local models to manage")
         return
     url = settings.listen_url
-    files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755")
+    files.put(name="Install the model pull script", src=str(PULL_SCRIPT_SOURCE), dest=PULL_SCRIPT, mode="755",
+              **system_privilege())
     if settings.ollama_models and settings.ollama_models_mirror and host.get_fact(Kernel) != "Darwin":
         models_fanned_out(name="Copy library models from the fleet mirror (fan-out)", models=settings.ollama_models,
                           base_url=url, mirror_url=settings.ollama_models_mirror, owner=SERVICE_USER,
@@ -43,11 +46,12 @@ def manage_models() -> None:
         models_pulled(name="Pull library models", models=settings.ollama_models, base_url=url,
                       retries=settings.ollama_pull_retries)
     if settings.ollama_cloud_models:
-        # The key to link is the server account's: the service user on Linux, the login user's LaunchAgent on macOS.
-        darwin = host.get_fact(Kernel) == "Darwin"
-        cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url,
-                        user=host.get_fact(User) if darwin else SERVICE_USER,
-                        home=host.get_fact(Home) if darwin else SERVICE_HOME)
+        # The key to link is the server account's: the service user on Linux, the laptop user's LaunchAgent on macOS.
+        account = laptop_account(settings) if host.get_fact(Kernel) == "Darwin" else None
+        if not isinstance(account, str):  # else the Ollama step has failed this host, naming the setting
+            cloud_signed_in(name="Check the ollama.com sign-in for cloud models", base_url=url,
+                            user=account.name if account else SERVICE_USER,
+                            home=account.home if account else SERVICE_HOME)
         models_pulled(name="Pull cloud models", models=settings.ollama_cloud_models, base_url=url,
                       retries=settings.ollama_pull_retries)
     used_by_claude = [*settings.role_models.values(), settings.default_model]

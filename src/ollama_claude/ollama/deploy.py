@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import posixpath
 from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.facts.server import Groups, Home
+from pyinfra.facts.server import Groups
 from pyinfra.operations import files, server, systemd
 
+from ..accounts import Account, laptop_account
 from ..allowlist import rules as allowlist_rules
 from ..allowlist.facts import NftAllowlist
 from ..allowlist.operations import allowlist_loaded, allowlist_on_darwin, allowlist_removed, unenforceable
@@ -18,10 +20,10 @@ from ..privilege import system_privilege
 from ..proxy import download_arguments, proxy_has_credentials
 from ..settings import Settings
 from ..uninstall.operations import file_removed
-from . import dropin, operations, port
+from . import dropin, launchd, operations, port
+from . import launchd_operations as launchd_ops
 from .config import (
     DROP_IN_PATH,
-    LAUNCHD_LABEL,
     LEGACY_DROP_IN_PATH,
     SERVICE_HOME,
     SERVICE_USER,
@@ -46,9 +48,19 @@ def install_ollama() -> None:
     if settings.context_warning:
         logger.warning(f"{host.name}: {settings.context_warning}")
     platform = operations.current_platform()
-    if platform is operations.DARWIN and settings.ollama_allowed_clients:
-        _darwin_allowlist(settings)
-    if platform is operations.LINUX:  # macOS: another issue reworks its service; no port check there yet
+    account = None
+    if platform is operations.DARWIN:
+        if settings.ollama_allowed_clients:
+            _darwin_allowlist(settings)
+        account = laptop_account(settings)
+        if isinstance(account, str):
+            server.shell(name="The Mac account to run Ollama as", commands=[operations.fail(account)])
+            return
+        launchd_ops.mac_port_is_ours(
+            name=f"Port {settings.ollama_port} free or held by our LaunchAgent (Ollama.app: ollama_macos_app)",
+            account=account, port=settings.ollama_port, app=settings.ollama_macos_app,
+        )
+    else:
         port.port_is_ours(
             name=f"Port {settings.ollama_port} free or held by our ollama.service", port=settings.ollama_port,
             base_url=settings.listen_url,
@@ -66,23 +78,29 @@ def install_ollama() -> None:
         name=f"Install Ollama {settings.ollama_version}",
         version=settings.ollama_version, download_url=settings.ollama_download_url, gpu=mode,
         checksum=settings.ollama_checksum, sha256=settings.ollama_sha256,
-        **system_privilege(platform is operations.DARWIN), **download_arguments(settings),
+        **system_privilege(), **download_arguments(settings),
     )
     environment = server_environment(settings, mode)
-    if platform is operations.DARWIN:
-        home = host.get_fact(Home)
-        plist = f"{home}/Library/LaunchAgents/{LAUNCHD_LABEL}.plist"
-        configs = [files.put(name="Ollama LaunchAgent", src=StringIO(launchd_plist(environment, home)),
-                             dest=plist, mode="644")]
+    if account is not None:
+        configs = _launch_agent(environment, account)
     else:
-        plist = None
         configs = _linux_service(settings, environment, allowlist_unit)
     operations.service(
         name="Restart Ollama if needed and wait for its version",
         version=settings.ollama_version, listen_url=settings.listen_url,
         health_timeout=settings.ollama_health_timeout,
-        restart=any(op.will_change for op in [release, *configs]), previous=previous, plist=plist,
+        restart=any(op.will_change for op in [release, *configs]), previous=previous, account=account,
+        port=settings.ollama_port,
     )
+
+
+def _launch_agent(environment: dict[str, str], account: Account) -> list:
+    """The LaunchAgent plist in the laptop user's ~/Library/LaunchAgents, owned by that user (also when the
+    deploy runs as root, as MDM tools do); returns the ops whose change needs a restart."""
+    owner = {"user": account.name, "group": account.group}
+    files.directory(name="~/Library/LaunchAgents", path=posixpath.dirname(launchd.plist_path(account)), **owner)
+    return [files.put(name="Ollama LaunchAgent", src=StringIO(launchd_plist(environment, account.home)),
+                      dest=launchd.plist_path(account), mode="644", **owner)]
 
 
 def _linux_service(settings: Settings, environment: dict[str, str], allowlist_unit: str | None) -> list:

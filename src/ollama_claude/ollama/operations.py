@@ -13,8 +13,10 @@ from pyinfra.api import operation
 from pyinfra.facts.server import Arch, Kernel, Which
 from pyinfra.facts.systemd import SystemdEnabled
 
+from ..accounts import Account
 from ..packages import KNOWN_MANAGERS, install_command, package_manager
-from .config import LAUNCHD_LABEL, LAUNCHD_LOG, render
+from . import launchd
+from .config import render
 from .facts import (
     BIN_LINK,
     INSTALL_ROOT,
@@ -226,43 +228,47 @@ def zstd_present(install: bool = True):
                "releases of Ollama are .tar.zst only; fix: install zstd on the host")
 
 
-def _restart_commands(platform: Platform, plist: str | None) -> tuple[str, str, str]:
-    """(restart, log tail, log name) for the host's service manager."""
+def _restart_commands(platform: Platform, account: Account | None) -> tuple[str, str, str, str]:
+    """(prelude, restart, log tail, log name) for the host's service manager; macOS: the laptop's account."""
     if platform is DARWIN:
-        domain = 'gui/"$(id -u)"'
-        restart = (f'mkdir -p "$HOME"/{LAUNCHD_LOG.rsplit("/", 1)[0]}; '
-                   f"launchctl bootout {domain}/{LAUNCHD_LABEL} 2>/dev/null; "
-                   f"launchctl bootstrap {domain} {shlex.quote(plist or '')}")
-        return restart, f'tail -n 40 "$HOME"/{LAUNCHD_LOG}', f"~/{LAUNCHD_LOG}"
+        assert account is not None, "macOS: the service operation needs the laptop's account"
+        log = launchd.log_path(account)
+        return (launchd.restart_function(account, host.name), "launchd_restart", f"tail -n 40 {shlex.quote(log)}",
+                log)
     restart = f"systemctl daemon-reload && systemctl enable --quiet {UNIT} && systemctl restart {UNIT}"
-    return restart, f'journalctl -u {UNIT} --since "@$started" -n 40 --no-pager', f"journalctl -u {UNIT}"
+    return "", restart, f'journalctl -u {UNIT} --since "@$started" -n 40 --no-pager', f"journalctl -u {UNIT}"
 
 
 @operation(is_idempotent=False)
 def service(version: str, listen_url: str, health_timeout: int = 60, restart: bool = False,
-            previous: str | None = None, plist: str | None = None):
+            previous: str | None = None, account: Account | None = None, port: int = 11434):
     """
-    (Re)start the server when its binary or configuration changed (or it is down, disabled, or serving another
-    version) and wait until ``/api/version`` reports ``version``. On timeout: print the log tail, switch back
-    to ``previous`` (if given) and start it again, and fail this host with the reason.
+    (Re)start the server when its binary or configuration changed (or it is down, not enabled or not loaded, or
+    serving another version) and wait until ``/api/version`` reports ``version``. On timeout: print the log
+    tail, switch back to ``previous`` (if given) and start it again, and fail this host with the reason.
 
     + version: the version the server must report
     + listen_url: the server's URL on the host itself
     + health_timeout: seconds to wait for the answer
     + restart: something the server reads changed in this run
     + previous: the executable to switch back to when the new one does not come up
-    + plist: macOS only, the LaunchAgent to (re)load
+    + account: macOS only, the laptop account whose LaunchAgent runs the server
+    + port: macOS only, ``ollama_port`` (whose listeners tell whether our agent's server answers)
     """
     platform = current_platform()
     serving = host.get_fact(OllamaServerVersion, base_url=listen_url)
-    enabled = platform is DARWIN or host.get_fact(SystemdEnabled, services=UNIT).get(UNIT, False)
+    if platform is DARWIN:
+        assert account is not None, "macOS: the service operation needs the laptop's account"
+        enabled = host.get_fact(launchd.MacServer, uid=account.uid, home=account.home, port=port)["loaded"] is not None
+    else:
+        enabled = host.get_fact(SystemdEnabled, services=UNIT).get(UNIT, False)
     if not restart and enabled and serving == version:
         host.noop(f"ollama {version} is serving on {listen_url}")
         return
-    restart_command, log_tail, log_name = _restart_commands(platform, plist)
+    prelude, restart_command, log_tail, log_name = _restart_commands(platform, account)
     yield render(
-        "ollama/restart-and-wait.sh.j2", restart=restart_command, log_tail=log_tail, log_name=log_name,
-        version=version, version_url=f"{listen_url}/api/version", timeout=health_timeout,
+        "ollama/restart-and-wait.sh.j2", prelude=prelude, restart=restart_command, log_tail=log_tail,
+        log_name=log_name, version=version, version_url=f"{listen_url}/api/version", timeout=health_timeout,
         previous_binary=previous, link=BIN_LINK, link_tmp=_LINK_TMP, move_link=platform.move_link,
         host_name=host.name,
     )

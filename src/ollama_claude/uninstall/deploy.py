@@ -8,16 +8,17 @@ import shlex
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.facts.files import FileContents
-from pyinfra.facts.server import Home, Kernel, Users
+from pyinfra.facts.server import Kernel
 from pyinfra.operations import files, server, systemd
 
+from ..accounts import declared_users, laptop_account
 from ..claude.paths import BASH_LOGIN_FILES, CLAUDE_LINK, ENV_DIR, managed_settings_path, user_paths
 from ..context import host_settings
 from ..litellm.deploy import remove_litellm
-from ..models.operations import PULL_SCRIPT
+from ..models.operations import PULL_SCRIPT, fail_host
+from ..ollama import launchd
 from ..ollama.config import (
     DROP_IN_PATH,
-    LAUNCHD_LABEL,
     LEGACY_DROP_IN_PATH,
     SERVICE_HOME,
     SERVICE_USER,
@@ -29,7 +30,8 @@ from ..ollama.deploy import remove_allowlist
 from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
 from ..ollama.operations import UNIT
-from ..rollout.hoststate import STATE_DIR
+from ..privilege import system_privilege, user_privilege
+from ..rollout.hoststate import DARWIN_STATE_DIR, STATE_DIR
 from ..settings import ClaudeUser, Settings
 from .operations import dotted, file_removed, link_removed, rc_block_removed, settings_restored
 from .restore import MACHINE_KEYS, USER_KEYS
@@ -47,14 +49,16 @@ def uninstall() -> None:
     """
     settings = host_settings()
     kernel = host.get_fact(Kernel)
+    system = system_privilege()
     if settings.uninstall_scope != "ollama":
         _remove_claude_config(settings, kernel)
     if settings.uninstall_scope == "everything":
         link_removed(name="Remove the claude command", path=CLAUDE_LINK, inside=settings.claude_code_dir,
-                     put_back=f"{settings.claude_code_dir}/claude.unmanaged")
+                     put_back=f"{settings.claude_code_dir}/claude.unmanaged", **system)
         files.directory(name=f"Remove Claude Code releases {settings.claude_code_dir}",
-                        path=settings.claude_code_dir, present=False)
-        files.directory(name=f"Remove the host's record of its pins and last verify {STATE_DIR}", path=STATE_DIR,
+                        path=settings.claude_code_dir, present=False, **system)
+        record = DARWIN_STATE_DIR if kernel == "Darwin" else STATE_DIR
+        files.directory(name=f"Remove the host's record of its pins and last verify {record}", path=record,
                         present=False)
     if settings.uninstall_scope in ("ollama", "everything"):
         _remove_ollama(settings, kernel)
@@ -63,35 +67,36 @@ def uninstall() -> None:
 
 
 def _remove_claude_config(settings: Settings, kernel: str) -> None:
-    accounts = host.get_fact(Users)
-    for user in settings.claude_users:
-        account = accounts.get(user.name)
+    for user, account in declared_users(settings):
         if not account:
             logger.warning(f"{host.name}: claude_users: no account {user.name!r}, nothing to remove for it")
             continue
-        _remove_user_config(settings, user, user.home or account["home"])
+        _remove_user_config(settings, user, user.home or account.home)
     if kernel != "Darwin":
         remove_litellm()
     if settings.claude_managed_settings or host.get_fact(FileContents, path=managed_settings_path(kernel)):
         path = managed_settings_path(kernel)
         settings_restored(name=f"Remove our policy keys from {path}", path=path,
-                          written=dotted(MACHINE_KEYS.written), always=dotted(MACHINE_KEYS.always))
+                          written=dotted(MACHINE_KEYS.written), always=dotted(MACHINE_KEYS.always),
+                          **system_privilege())
 
 
 def _remove_user_config(settings: Settings, user: ClaudeUser, home: str) -> None:
     """Both settings.json locations (isolation may have been switched), env files, wrapper, every rc block."""
+    privilege = user_privilege(user.name)
     shared = user_paths(settings.model_copy(update={"claude_config_isolation": False}), user, home)
     isolated = user_paths(settings.model_copy(update={"claude_config_isolation": True}), user, home)
     for path in dict.fromkeys([shared.settings_json, isolated.settings_json]):
         settings_restored(name=f"{user.name}: our keys out of {path}", path=path,
-                          written=dotted(USER_KEYS.written), always=dotted(USER_KEYS.always))
+                          written=dotted(USER_KEYS.written), always=dotted(USER_KEYS.always), **privilege)
     env_dir = f"{home}/{ENV_DIR}"
     for path in (shared.env_sh, shared.env_fish):
-        file_removed(name=f"{user.name}: remove {path}", path=path, after=f"rmdir {shlex.quote(env_dir)} 2>/dev/null || true")
+        file_removed(name=f"{user.name}: remove {path}", path=path, after=f"rmdir {shlex.quote(env_dir)} 2>/dev/null || true",
+                     **privilege)
     assert isolated.wrapper is not None
-    file_removed(name=f"{user.name}: remove wrapper {isolated.wrapper}", path=isolated.wrapper)
+    file_removed(name=f"{user.name}: remove wrapper {isolated.wrapper}", path=isolated.wrapper, **privilege)
     for name in RC_FILES:
-        rc_block_removed(name=f"{user.name}: ollama-claude block out of ~/{name}", path=f"{home}/{name}")
+        rc_block_removed(name=f"{user.name}: ollama-claude block out of ~/{name}", path=f"{home}/{name}", **privilege)
 
 
 def our_units() -> list[str]:
@@ -102,11 +107,16 @@ def our_units() -> list[str]:
 
 def _remove_ollama(settings: Settings, kernel: str) -> None:
     """Service, unit, drop-in, binaries, pull script, service account; models stay unless asked."""
+    models = settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models"
     if kernel == "Darwin":
-        home = host.get_fact(Home)
-        file_removed(name="Remove the Ollama LaunchAgent",
-                     path=f"{home}/Library/LaunchAgents/{LAUNCHD_LABEL}.plist",
-                     before=f'launchctl bootout gui/"$(id -u)"/{LAUNCHD_LABEL} 2>/dev/null')
+        account = laptop_account(settings)
+        if isinstance(account, str):
+            server.shell(name="The Mac account Ollama ran as", commands=[fail_host(f"host {host.name}: {account}")])
+            return
+        # The server ran as the laptop user, with its models in that user's home (Ollama's default).
+        models = settings.ollama_models_dir or f"{account.home}/.ollama/models"
+        file_removed(name="Remove the Ollama LaunchAgent", path=launchd.plist_path(account),
+                     before=launchd.bootout_command(account), **user_privilege(account.name))
     else:
         units = our_units()
         if host.get_fact(FileContents, path=UNIT_PATH) in [unit.splitlines() for unit in units]:
@@ -119,13 +129,14 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
                      after=f"rmdir {posixpath.dirname(DROP_IN_PATH)} 2>/dev/null; {reload}")
         file_removed(name="Remove the Ollama systemd unit", path=UNIT_PATH, content=units, after=reload)
         remove_allowlist()
-    link_removed(name="Remove the ollama command", path=BIN_LINK, inside=INSTALL_ROOT)
-    files.directory(name="Remove Ollama releases", path=posixpath.dirname(INSTALL_ROOT), present=False)
-    files.directory(name="Remove the model pull script", path=posixpath.dirname(PULL_SCRIPT), present=False)
+    system = system_privilege()
+    link_removed(name="Remove the ollama command", path=BIN_LINK, inside=INSTALL_ROOT, **system)
+    files.directory(name="Remove Ollama releases", path=posixpath.dirname(INSTALL_ROOT), present=False, **system)
+    files.directory(name="Remove the model pull script", path=posixpath.dirname(PULL_SCRIPT), present=False,
+                    **system)
     if settings.uninstall_remove_models:
-        models = settings.ollama_models_dir or f"{SERVICE_HOME}/.ollama/models"
         files.directory(name=f"Remove the models in {models} (uninstall_remove_models)", path=models,
-                        present=False)
+                        present=False, **system)
     if kernel != "Darwin":
         server.user(name="Remove the Ollama service user (its home and models stay)", user=SERVICE_USER,
                     present=False)

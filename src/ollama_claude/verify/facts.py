@@ -31,14 +31,26 @@ _ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 def as_user(user: str, script: str, quoted_script: str | None = None) -> str:
     """
-    Run ``script`` in a login shell of ``user`` (runuser on Linux, su elsewhere), as a terminal would;
-    ``quoted_script`` is the script already quoted for the root shell, when that shell must expand parts of it.
+    Run ``script`` in a login shell of ``user``, as a terminal would: directly when the deploy already is that
+    user (a Mac reached as its laptop user, whose ``su`` would ask for a password), else with runuser (Linux)
+    or su (macOS, as root). ``quoted_script`` is the script already quoted for the outer shell, when that shell
+    must expand parts of it.
     """
     quoted_user, quoted_script = shlex.quote(user), quoted_script or shlex.quote(script)
     return (
-        f"if command -v runuser >/dev/null 2>&1; then runuser -l {quoted_user} -c {quoted_script}; "
+        f'if [ "$(id -un)" = {quoted_user} ]; then (cd && env -i HOME="$HOME" USER="$USER" LOGNAME="$USER" '
+        f'SHELL="$SHELL" PATH=/usr/bin:/bin:/usr/sbin:/sbin TMPDIR="${{TMPDIR:-/tmp}}" "$SHELL" -l -c {quoted_script}); '
+        f"elif command -v runuser >/dev/null 2>&1; then runuser -l {quoted_user} -c {quoted_script}; "
         f"else su -l {quoted_user} -c {quoted_script}; fi"
     )
+
+
+#: ``<TIMEOUT> <seconds> <command...>``: GNU timeout's contract (exit 124 when time ran out, the command's whole
+#: process group stopped) in perl, which every Linux host (Debian: perl-base is essential) and every Mac has;
+#: macOS ships no ``timeout`` (../shared/reference/macos.md, "Userland differences").
+TIMEOUT = ("perl -e '$t = shift; $p = fork; defined $p or exit 125; if (!$p) { setpgrp(0, 0); exec @ARGV; exit 127 } "
+           "$SIG{ALRM} = sub { kill \"TERM\", -$p; sleep 2; kill \"KILL\", -$p; exit 124 }; alarm $t; "
+           "waitpid($p, 0); exit($? & 127 ? 128 + ($? & 127) : $? >> 8)'")
 
 
 class LoadedModels(FactBase[dict[str, int] | None]):
@@ -71,23 +83,22 @@ def parse_unit_environment(line: str) -> dict[str, str]:
 
 class OllamaServiceEnvironment(FactBase[dict[str, str] | None]):
     """
-    The environment the init system gives the Ollama service: systemd (unit + drop-ins) or launchd's
-    ``launchctl getenv`` (how Ollama's FAQ configures the macOS app); None when there is no such service.
+    The environment the init system gives the Ollama service: systemd (unit + drop-ins) or, on macOS, our
+    LaunchAgent's ``EnvironmentVariables`` read from its plist (``launchctl getenv`` never shows a plist's
+    variables: ../shared/reference/macos.md, "launchd"); None when there is no such service.
     """
-
-    launchd_vars = ("OLLAMA_CONTEXT_LENGTH", "OLLAMA_HOST", "OLLAMA_KEEP_ALIVE", "OLLAMA_MODELS")
 
     @staticmethod
     def default() -> None:
         return None
 
-    def command(self) -> str:
-        launchd = "; ".join(f'printf "%s=%s\\n" {v} "$(launchctl getenv {v})"' for v in self.launchd_vars)
+    def command(self, plist: str = "") -> str:
+        launchd = (f"elif [ -f {shlex.quote(plist)} ]; then echo launchd; "
+                   f"plutil -extract EnvironmentVariables json -o - {shlex.quote(plist)}; ") if plist else ""
         return (
-            "if command -v systemctl >/dev/null 2>&1; then "
-            "if systemctl cat ollama.service >/dev/null 2>&1; then echo systemd; "
-            "systemctl show ollama.service -p Environment --value; fi; "
-            f"elif command -v launchctl >/dev/null 2>&1; then echo launchd; {launchd}; fi; true"
+            "if command -v systemctl >/dev/null 2>&1 && systemctl cat ollama.service >/dev/null 2>&1; then "
+            "echo systemd; systemctl show ollama.service -p Environment --value; "
+            f"{launchd}fi; true"
         )
 
     def process(self, output: list[str]) -> dict[str, str] | None:
@@ -96,8 +107,11 @@ class OllamaServiceEnvironment(FactBase[dict[str, str] | None]):
         kind, rest = output[0].strip(), output[1:]
         if kind == "systemd":
             return parse_unit_environment(" ".join(rest))
-        pairs = (line.split("=", 1) for line in rest if "=" in line)
-        return {key: value for key, value in pairs if value}
+        try:
+            variables = json.loads("\n".join(rest) or "{}")
+        except ValueError:
+            return {}
+        return {key: str(value) for key, value in variables.items()} if isinstance(variables, dict) else {}
 
 
 def parse_env_lines(output: list[str]) -> dict[str, str]:
@@ -308,7 +322,7 @@ class EditTest(FactBase[EditTestResult]):
             "chown", shlex.quote(user), '"$d";',
         ]
         if anthropic_base_url is not None and api_key is not None:
-            link = render("claude/claude-link.sh", base_url=anthropic_base_url, timeout=int(timeout),
+            link = render("claude/claude-link.sh", base_url=anthropic_base_url, timeout=int(timeout), timeout_command=TIMEOUT,
                           claude=executable, prompt=EDIT_PROMPT, model=model,
                           managed_paths=MANAGED_POLICY_FILES,
                           managed_dirs=[f"{d}/managed-settings.d" for d in MANAGED_POLICY_DIRS])
@@ -327,7 +341,7 @@ class EditTest(FactBase[EditTestResult]):
                 # the transcript, not only the result: Claude Code records a broken stream there and exits 0
                 "--output-format", "stream-json", "--verbose",
             ]
-            script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 timeout {int(timeout)} {' '.join(claude)} </dev/null"
+            script = f"cd @DIR@ && CLAUDE_CODE_MAX_RETRIES=0 {TIMEOUT} {int(timeout)} {' '.join(claude)} </dev/null"
             run = as_user(user, script, quoted_script=_with_dir(script))
         bits += [
             f"{{ {run}; }} 2>&1; echo {_RC_MARK}$?;",

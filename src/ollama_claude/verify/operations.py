@@ -14,14 +14,16 @@ from dataclasses import replace
 from pyinfra import host, state
 from pyinfra.api import operation
 from pyinfra.facts.files import FileContents
-from pyinfra.facts.server import Kernel, Users
+from pyinfra.facts.server import Kernel
 
+from ..accounts import Account, declared_users, laptop_account
 from ..claude.chosen_model import parse_record, record_for, with_chosen_model
 from ..claude.deploy import model_context, user_env
 from ..claude.operations import claude_settings, managed_file, render
 from ..claude.paths import user_paths
 from ..claude.settings_merge import CONFLICTING_ENV, context_window, user_settings
 from ..models.facts import ModelShow, OllamaModels, OllamaSignin
+from ..ollama import launchd
 from ..ollama.facts import OllamaServerVersion
 from ..rollout.hoststate import VERIFY_FILE, HostState, now, verify_key, verify_record, write_json_command
 from ..settings import ClaudeUser, Settings
@@ -64,6 +66,14 @@ MANAGED_SETTINGS = {
 }
 
 
+def _launch_agent(settings: Settings) -> str:
+    """macOS: our LaunchAgent's plist (the server's environment is in it); elsewhere nothing."""
+    if host.get_fact(Kernel) != "Darwin":
+        return ""
+    account = laptop_account(settings)
+    return "" if isinstance(account, str) else launchd.plist_path(account)
+
+
 def observe_host(settings: Settings) -> HostObservation:
     url = ollama_url(settings)
     models = host.get_fact(OllamaModels, base_url=url)
@@ -72,21 +82,22 @@ def observe_host(settings: Settings) -> HostObservation:
     shown = {name: host.get_fact(ModelShow, base_url=url, model=name) for name in declared if name in listed}
     return HostObservation(
         version=host.get_fact(OllamaServerVersion, base_url=url),
-        service_env=host.get_fact(OllamaServiceEnvironment) if settings.ollama_enabled else None,
+        service_env=host.get_fact(OllamaServiceEnvironment, plist=_launch_agent(settings)) if settings.ollama_enabled
+        else None,
         models=models,
         capabilities={name: model.capabilities if model else None for name, model in shown.items()},
         shown={name: model for name, model in shown.items() if model},
     )
 
 
-def observe_user(settings: Settings, user: ClaudeUser) -> UserObservation:
+def observe_user(settings: Settings, user: ClaudeUser, account: Account | None) -> UserObservation:
+    """``user`` as accounts.declared_users gives it: home and shell from its account, when it has one."""
     login_env = host.get_fact(LoginEnvironment, user=user.name)
     managed_path = MANAGED_SETTINGS.get(host.get_fact(Kernel) or "", MANAGED_SETTINGS["Linux"])
-    account = host.get_fact(Users).get(user.name) or {}
     # The same concrete path the Claude Code step wrote (no XDG variables expanded), not the login shell's view.
-    settings_json = user_paths(settings, user, user.home or account.get("home") or user.home_dir).settings_json
+    settings_json = user_paths(settings, user, user.home or f"~{user.name}").settings_json
     observation = UserObservation(
-        uid=account.get("uid"),
+        uid=account.uid if account else None,
         login_env=login_env,
         user_settings=host.get_fact(JsonFile, path=settings_json, user=user.name),
         managed_settings=host.get_fact(JsonFile, path=managed_path),
@@ -148,10 +159,10 @@ def try_link(settings: Settings, user: ClaudeUser, link: fallback.Link) -> EditT
     return replace(result, seconds=time.monotonic() - started)
 
 
-def verify_user(settings: Settings, user: ClaudeUser, host_obs: HostObservation,
+def verify_user(settings: Settings, user: ClaudeUser, account: Account | None, host_obs: HostObservation,
                 host_items: dict[int, ItemResult]) -> tuple[Line, list[fallback.Attempt]]:
     started = time.monotonic()
-    user_obs = observe_user(settings, user)
+    user_obs = observe_user(settings, user, account)
     links = fallback.plan_links(settings, user, prerequisites(settings, user, host_obs, user_obs, host_items))
     attempts = fallback.run_chain(links, lambda link: try_link(settings, user, link))
     winner = fallback.chosen(attempts)
@@ -191,7 +202,8 @@ def checklist(settings: Settings):
     host_items = {1: check_ollama(settings, host_obs), 2: check_context(settings, host_obs),
                   3: check_models(settings, host_obs)}
     host_seconds = time.monotonic() - started
-    verified = [verify_user(settings, user, host_obs, host_items) for user in settings.claude_users]
+    verified = [verify_user(settings, user, account, host_obs, host_items)
+                for user, account in declared_users(settings)]
     # What the server really gave the model is only known once the edit test has loaded it.
     host_obs = replace(host_obs, loaded=host.get_fact(LoadedModels, base_url=ollama_url(settings)))
     host_items[2] = check_context(settings, host_obs)
@@ -228,16 +240,16 @@ def write_chosen_model(settings: Settings, user: ClaudeUser):
     + user: the user whose chain result to apply
     """
     line = fleet_report(state).line(host.name, user.name)
-    account = host.get_fact(Users).get(user.name)
+    user, account = {u.name: (u, a) for u, a in declared_users(settings)}.get(user.name, (user, None))
     if line is None or line.model is None or account is None:
         host.noop(f"{user.name}: no working model found, the default stays as configured")
         return
     if line.link == "claude":
         host.noop(f"{user.name}: the Claude link is not written as a default (Anthropic endpoint and key)")
         return
-    home = user.home or account["home"]
+    home = user.home or account.home
     paths = user_paths(settings, user, home)
-    owner = {"owner": user.name, "group": account["group"], "below": home}
+    owner = {"owner": user.name, "group": account.group, "below": home}
     record = record_for(settings, line.model)
     current = host.get_fact(FileContents, path=paths.chosen_model)
     if record is not None and parse_record(current) != record:
