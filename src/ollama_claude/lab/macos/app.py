@@ -316,12 +316,19 @@ def run_server(bundle: Path) -> None:
     cleanup()
     binary = bundle / "Contents" / "Resources" / "ollama"
     child: list[subprocess.Popen] = []
+    stopping: list[bool] = []
 
     def terminate(_signum, _frame):
-        if child:
-            stop(child[0])
-        pid_file().unlink(missing_ok=True)
-        sys.exit(0)
+        # The server's context is cancelled: SIGINT to it, killed after 5 s (stop, server.go@v0.32.15:146-176).
+        # Popen.wait is not re-entrant, so the handler only signals; the loop below sees it exit.
+        stopping.append(True)
+        if child and child[0].poll() is None:
+            with contextlib.suppress(OSError):
+                child[0].send_signal(signal.SIGINT)
+            signal.signal(signal.SIGALRM, lambda *_: child[0].kill())
+            signal.alarm(5)
+        else:
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
@@ -335,6 +342,9 @@ def run_server(bundle: Path) -> None:
         with contextlib.suppress(OSError):
             pid_file().write_text(str(process.pid))
         code = process.wait()
+        if stopping:
+            pid_file().unlink(missing_ok=True)
+            return
         if code == 1 and not reaped:
             reaped = True
             # "This could be a port conflict, try to kill any existing ollama processes" (server.go:215-222)

@@ -107,9 +107,9 @@ def install_app(lab, host: str, user: str, version: str, register_login_item: bo
 
     state = lab.require_state()
     root = Path(state.host(host).root)
-    with tempfile.NamedTemporaryFile(dir=root / "tmp", suffix=".zip", delete=False) as handle:
+    with tempfile.NamedTemporaryFile(dir=root / "var" / "tmp", suffix=".zip", delete=False) as handle:
         handle.write(darwin_zip(version))
-    inside = f"/tmp/{Path(handle.name).name}"
+    inside = f"/var/tmp/{Path(handle.name).name}"  # the container mounts its own /tmp
     quoted = shlex.quote(user)
     commands = [
         f"rm -rf {APP_PATH}",
