@@ -95,6 +95,7 @@ def register(subparsers) -> None:
     # Like ssh itself: options come before HOST, everything after it is the remote command.
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a login shell")
     ssh.set_defaults(run=run_ssh)
+    register_console(commands, common)
 
 
 def reports_lab_errors(command):
@@ -162,3 +163,31 @@ def run_ssh(args) -> int:
 
 def yes_no(value: bool) -> str:
     return "yes" if value else "no"
+
+
+# -- the Mac-shaped host's console (lab/macos/launchd.py)
+
+
+def register_console(commands, common) -> None:
+    console = commands.add_parser(
+        "console", parents=[common], help="log a user in at a Mac-shaped host's GUI, or back to the login window"
+    )
+    console.add_argument("host")
+    who = console.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="the account to log in at the console (gui/<uid> appears, its agents load)")
+    who.add_argument("--logout", action="store_true", help="log the console user out (gui/<uid> goes away)")
+    console.set_defaults(run=run_console)
+
+
+@reports_lab_errors
+def run_console(args) -> int:
+    from .macos import launchd
+
+    lab = lab_of(args)
+    if args.logout:
+        launchd.console_logout(lab, args.host)
+        print(f"{args.host}: login window")
+    else:
+        print(launchd.console_login(lab, args.host, args.user), end="")
+        print(f"{args.host}: {args.user} is at the console")
+    return 0
