@@ -18,3 +18,14 @@ def provisioned(lab, pyinfra_run):
     run = pyinfra_run("deploys/ollama_claude.py")
     assert run.rc == 0, run
     return run
+
+
+@pytest.fixture(scope="module")
+def mac_lab(request):
+    """A fresh lab with a Mac-shaped laptop and a Linux GPU box: mac1 (group laptops, `@macos`: Debian with a
+    Mac userland, reached as its user dev, see lab/macos) and gpu1 (group gpu). Tests using pyinfra_run on it
+    pass ``target=mac_lab``."""
+    from pathlib import Path
+
+    shared = request.config.pluginmanager.get_plugin(str(Path(__file__).resolve().parents[1] / "conftest.py"))
+    yield from shared.disposable_lab(shared.TEST_LAB, shared.TEST_SUBNET, ["mac1:laptops@macos", "gpu1"])

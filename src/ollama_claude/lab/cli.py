@@ -46,8 +46,8 @@ def register(subparsers) -> None:
         dest="hosts",
         action="append",
         metavar="NAME[:GROUP+GROUP][@SUITE],...",
-        help="host names with optional pyinfra groups and Debian release (bookworm, the default, or trixie), "
-        "e.g. gpu1,gpu2:gpu@trixie,laptop1:laptops (repeatable)",
+        help="host names with optional pyinfra groups and Debian release (bookworm, the default, or trixie) "
+        "or macos for a Mac-shaped host, e.g. gpu1,gpu2:gpu@trixie,mac1:laptops@macos (repeatable)",
     )
     up.add_argument(
         "--no-mirror",
@@ -90,7 +90,7 @@ def register(subparsers) -> None:
         help="log in to a host (or run a command on it)",
         usage="ollama-claude lab ssh [--name N] [--user U] HOST [COMMAND ...]",
     )
-    ssh.add_argument("--user", default="root", help="root (default) or dev")
+    ssh.add_argument("--user", default="root", help="root (default) or dev (a Mac-shaped host also has ada)")
     ssh.add_argument("host")
     # Like ssh itself: options come before HOST, everything after it is the remote command.
     ssh.add_argument("command", nargs=argparse.REMAINDER, help="command to run instead of a login shell")
@@ -143,10 +143,10 @@ def run_status(args) -> int:
     if args.json:
         print(json.dumps([asdict(host) for host in hosts], indent=2))
     else:
-        print(f"{'HOST':<16} {'ADDRESS':<15} {'DEBIAN':<9} {'RUNNING':<8} {'SSH':<4} GROUPS")
+        print(f"{'HOST':<16} {'ADDRESS':<15} {'DEBIAN':<9} {'FLAVOUR':<8} {'RUNNING':<8} {'SSH':<4} GROUPS")
         for host in hosts:
             print(
-                f"{host.name:<16} {host.address:<15} {host.suite:<9} {yes_no(host.running):<8} "
+                f"{host.name:<16} {host.address:<15} {host.suite:<9} {host.flavour:<8} {yes_no(host.running):<8} "
                 f"{yes_no(host.ssh):<4} {','.join(host.groups)}"
             )
     return 0 if all(host.ssh for host in hosts) else 1

@@ -19,7 +19,18 @@ from pathlib import Path
 
 from . import cgroups, network, sudo
 from .errors import LabError
-from .rootfs import ETC_HOSTS, LAB_USER, LAB_USER_UID, SUITE, check_suite, ensure_rootfs
+from .rootfs import (
+    ETC_HOSTS,
+    FLAVOURS,
+    LAB_USER,
+    LAB_USER_UID,
+    LINUX,
+    MACOS,
+    MACOS_SUITE,
+    SUITE,
+    check_suite,
+    ensure_rootfs,
+)
 from .state import HostState, LabState, Process, ServiceState, default_state_root
 from .system import require_lab_host, run, run_quietly
 
@@ -40,12 +51,17 @@ class HostSpec:
     groups: tuple[str, ...] = (DEFAULT_GROUP,)
     #: the host's Debian release (rootfs.SUITES)
     suite: str = SUITE
+    #: "linux", or "macos": the Mac-shaped host (Debian bookworm underneath, lab/macos)
+    flavour: str = LINUX
 
     @classmethod
     def parse(cls, text: str) -> HostSpec:
         """`gpu1` or `laptop1:laptops` or `box:gpu+laptops` (groups joined by '+'); a Debian release other
-        than the default after '@': `gpu2@trixie`, `gpu2:gpu@trixie`."""
+        than the default after '@': `gpu2@trixie`, `gpu2:gpu@trixie`; or the Mac-shaped host: `mac1:laptops@macos`."""
         text, _, suite = text.partition("@")
+        flavour = LINUX
+        if suite in FLAVOURS:
+            flavour, suite = suite, (MACOS_SUITE if suite == MACOS else SUITE)
         name, _, groups = text.partition(":")
         group_names = tuple(g for g in groups.split("+") if g) or (DEFAULT_GROUP,)
         for group in group_names:
@@ -56,8 +72,8 @@ class HostSpec:
         try:
             suite = check_suite(suite or SUITE)
         except LabError as error:
-            raise LabError(f"host '{name}': {error}") from None
-        return cls(network.check_name("host", name), group_names, suite)
+            raise LabError(f"host '{name}': {error} (or '{MACOS}' for the Mac-shaped host)") from None
+        return cls(network.check_name("host", name), group_names, suite, flavour)
 
 
 def numbered_hosts(count: int) -> list[HostSpec]:
@@ -73,6 +89,7 @@ class HostStatus:
     running: bool
     ssh: bool
     suite: str = "bookworm"
+    flavour: str = LINUX
 
 
 class Lab:
@@ -107,6 +124,7 @@ class Lab:
                 bool(host.process and host.process.alive()),
                 self.ssh(host.name, "true", timeout=5).returncode == 0,
                 host.suite,
+                host.flavour,
             )
             for host in state.hosts
         ]
@@ -178,14 +196,17 @@ class Lab:
             addresses = network.host_addresses(self.subnet, len(hosts))
             bridge = network.interface_name(self.name)
             network.check_subnet_free(self.subnet, bridge)
-            rootfs = {suite: str(ensure_rootfs(log, suite)) for suite in dict.fromkeys(h.suite for h in hosts)}
+            rootfs = {
+                (suite, flavour): str(ensure_rootfs(log, suite, flavour))
+                for suite, flavour in dict.fromkeys((h.suite, h.flavour) for h in hosts)
+            }
             state = LabState(
                 name=self.name,
                 subnet=self.subnet,
                 gateway=str(network.gateway_address(self.subnet)),
                 bridge=bridge,
                 dir=str(self.dir),
-                rootfs=rootfs.get(SUITE) or next(iter(rootfs.values())),
+                rootfs=rootfs.get((SUITE, LINUX)) or next(iter(rootfs.values())),
                 dev_password=sudo.new_password(),
             )
             try:
@@ -196,7 +217,7 @@ class Lab:
             return state
 
     def build(self, state: LabState, hosts: list[HostSpec], addresses, log, dev_sudo: str = sudo.DEFAULT_MODE,
-              rootfs: dict[str, str] | None = None) -> None:
+              rootfs: dict[tuple[str, str], str] | None = None) -> None:
         started = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         state.save()
@@ -214,7 +235,8 @@ class Lab:
                 console_log=str(self.dir / "hosts" / spec.name / "console.log"),
                 dev_sudo=dev_sudo,
                 suite=spec.suite,
-                rootfs=(rootfs or {}).get(spec.suite, state.rootfs),
+                flavour=spec.flavour,
+                rootfs=(rootfs or {}).get((spec.suite, spec.flavour), state.rootfs),
             )
             for spec, address in zip(hosts, addresses)
         ]
@@ -387,12 +409,12 @@ class Lab:
         host_key.unlink(missing_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(host_key)])
         public_key = Path(state.ssh_key + ".pub").read_text()
-        for home, uid in ((root / "root", 0), (root / "home" / LAB_USER, LAB_USER_UID)):
+        for home, uid, gid in login_homes(root, host.flavour):
             ssh_dir = home / ".ssh"
             ssh_dir.mkdir(mode=0o700, exist_ok=True)
             (ssh_dir / "authorized_keys").write_text(public_key)
             for path in (ssh_dir, ssh_dir / "authorized_keys"):
-                os.chown(path, uid, uid)
+                os.chown(path, uid, gid)
             (ssh_dir / "authorized_keys").chmod(0o600)
 
     def write_known_hosts(self, state: LabState) -> None:
@@ -503,6 +525,19 @@ class Lab:
                     f"lab host '{host.name}': {root} is still mounted; unmount it, then run down again"
                 )
         shutil.rmtree(host.dir, ignore_errors=True)
+
+
+def login_homes(root: Path, flavour: str) -> list[tuple[Path, int, int]]:
+    """(home, uid, gid) of the accounts the lab's key logs in to: root and dev; on the Mac-shaped host root's
+    home is /var/root and the laptop users (dev, ada) live under /Users (lab/macos/userland.py)."""
+    if flavour == MACOS:
+        from .macos import userland
+
+        return [
+            (root / userland.ROOT_HOME.lstrip("/"), 0, 0),
+            *((root / u.home.lstrip("/"), u.uid, userland.STAFF_GID) for u in userland.USERS),
+        ]
+    return [(root / "root", 0, 0), (root / "home" / LAB_USER, LAB_USER_UID, LAB_USER_UID)]
 
 
 def is_mountpoint(path: Path) -> bool:

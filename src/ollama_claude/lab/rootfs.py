@@ -14,6 +14,12 @@ from .errors import LabError
 SUITE = "bookworm"
 #: Debian releases a lab host can run (`--hosts gpu2@trixie`); SUITE is the default.
 SUITES = ("bookworm", "trixie")
+#: Host flavours: "linux" (plain Debian) or "macos", the Mac-shaped host (`--hosts mac1:laptops@macos`), a Debian
+#: bookworm tree with a Mac userland (lab/macos/userland.py). A flavour takes the place of a suite after '@'.
+LINUX = "linux"
+MACOS = "macos"
+FLAVOURS = (LINUX, MACOS)
+MACOS_SUITE = "bookworm"
 # Claude Code ships a native binary, so no nodejs; iproute2/procps let tests and deploys inspect a host.
 PACKAGES = (
     "systemd",
@@ -62,6 +68,22 @@ def rootfs_key(packages: tuple[str, ...] = PACKAGES, suite: str = SUITE) -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
+def macos_base_key() -> str:
+    """The Mac tree's Debian layer: bookworm with the Mac packages (built with debootstrap, cached)."""
+    from .macos import userland
+
+    return rootfs_key((*PACKAGES, *userland.PACKAGES), MACOS_SUITE)
+
+
+def macos_key() -> str:
+    """The Mac tree: its Debian layer plus every file of lab/macos (shims, customisation), so an edit there
+    rebuilds it (a copy of the cached Debian layer, seconds)."""
+    from .macos import userland
+
+    recipe = f"{MACOS}\n{macos_base_key()}\n{userland.content_hash()}"
+    return "macos-" + hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
 def check_suite(suite: str) -> str:
     if suite not in SUITES:
         raise LabError(f"lab hosts run Debian {' or '.join(SUITES)}, not '{suite}'")
@@ -89,10 +111,45 @@ def debian_mirror(sources_file: Path = SOURCES_FILE) -> str:
     )
 
 
-def ensure_rootfs(log=print, suite: str = SUITE) -> Path:
-    """Return the cached tree for the current recipe of ``suite``, building it first if missing."""
+def ensure_rootfs(log=print, suite: str = SUITE, flavour: str = LINUX) -> Path:
+    """Return the cached tree for the current recipe of ``suite`` (and flavour), building it first if missing."""
     check_suite(suite)
-    target = cache_root() / rootfs_key(suite=suite)
+    if flavour == MACOS:
+        return ensure_macos_rootfs(log)
+    if flavour != LINUX:
+        raise LabError(f"lab host flavour '{flavour}': choose one of {', '.join(FLAVOURS)}")
+    return build_debian(cache_root() / rootfs_key(suite=suite), suite, PACKAGES, log)
+
+
+def ensure_macos_rootfs(log=print) -> Path:
+    """The Mac-shaped host's tree: a copy of its cached Debian layer, customised by lab/macos/userland.py."""
+    from .macos import userland
+
+    target = cache_root() / macos_key()
+    if (target / "etc" / "os-release").exists():
+        return target
+    base = build_debian(
+        cache_root() / macos_base_key(), MACOS_SUITE, (*PACKAGES, *userland.PACKAGES), log
+    )
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        log(f"building the Mac-shaped lab rootfs {target} from {base.name}")
+        subprocess.run(["cp", "-a", "--reflink=auto", f"{base}/.", str(building)], check=True)
+        userland.customise_macos(building)
+        try:
+            building.rename(target)
+        except OSError:
+            if not (target / "etc" / "os-release").exists():
+                raise
+            log(f"lab rootfs {target} was built meanwhile by another run; using it")
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def build_debian(target: Path, suite: str, packages: tuple[str, ...], log=print) -> Path:
+    """debootstrap ``suite`` with ``packages`` into ``target`` (if not there yet) and make it a lab template."""
     if (target / "etc" / "os-release").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +160,7 @@ def ensure_rootfs(log=print, suite: str = SUITE) -> Path:
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--include={','.join(PACKAGES)}",
+                f"--include={','.join(packages)}",
                 suite,
                 str(building),
                 debian_mirror(),

@@ -67,6 +67,8 @@ class HostState:
     #: the host's Debian release and the cached tree its root overlays (LabState.rootfs when empty)
     suite: str = "bookworm"
     rootfs: str = ""
+    #: "linux", or "macos" for the Mac-shaped host (lab/macos): reached as the laptop user, see lab/inventory.py
+    flavour: str = "linux"
 
 
 @dataclass
