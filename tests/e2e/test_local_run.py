@@ -10,40 +10,22 @@ Run with OLLAMA_CLAUDE_TEST_LAB=local OLLAMA_CLAUDE_TEST_SUBNET=10.213.63.0/24.
 
 from __future__ import annotations
 
-import io
 import json
 import shlex
-import subprocess
-import tarfile
-from pathlib import Path
 
 import pytest
 import toolkit_wheelhouse
-from pyinfra_cli_run import REPO, PyinfraRun
+from pyinfra_cli_run import PyinfraRun
+from toolkit_on_host import as_user, install_toolkit
 
 from ollama_claude.lab.release_mirror import serve_release_mirror
 
 pytestmark = [pytest.mark.lab]
 
-WHEELS = "/var/tmp/ollama-claude-wheels"
 USER_FILES = ("/home/dev/.claude/settings.json", "/home/dev/.config/ollama-claude/env.sh", "/home/dev/.bashrc")
 #: (lab host, account running pyinfra, its project directory, extra pyinfra arguments)
 RUNS = {"root": ("gpu1", "root", "/root/ollama-claude", []),
         "sudo": ("gpu2", "dev", "/home/dev/ollama-claude", ["--sudo"])}
-
-
-def upload(lab, host: str, files: dict[str, Path], dest: str, owner: str) -> None:
-    """Files from this machine into ``dest`` on the host (tar over the lab's SSH), owned by ``owner``."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, path in files.items():
-            archive.add(path, arcname=name)
-    subprocess.run([*lab.ssh_argv(host), f"mkdir -p {dest} && tar -xf - -C {dest} && chown -R {owner}: {dest}"],
-                   input=buffer.getvalue(), check=True, capture_output=True, timeout=120)
-
-
-def as_user(user: str, command: str) -> str:
-    return command if user == "root" else f"su - {user} -c {shlex.quote(command)}"
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +33,8 @@ def installed(lab, tmp_path_factory):
     """Per host: wheelhouse uploaded, a venv made by the running account, the toolkit installed from its wheel."""
     serve_release_mirror(lab)
     wheels = toolkit_wheelhouse.build(tmp_path_factory.mktemp("wheels"))
-    pip = next(wheels.glob("pip-*.whl")).name
     for host, user, project, _ in RUNS.values():
-        upload(lab, host, {p.name: p for p in wheels.glob("*.whl")}, WHEELS, "root")
-        upload(lab, host, {"deploys": REPO / "deploys", "group_data": REPO / "group_data"}, project, user)
-        lab.ssh(host, f"chmod -R a+rX {WHEELS}", check=True)
-        lab.ssh(host, as_user(user, f"cd {project} && python3 -m venv --without-pip .venv && .venv/bin/python "
-                                    f"{WHEELS}/{pip}/pip install -q --no-index --find-links {WHEELS} ollama_claude pip"),
-                check=True)
+        install_toolkit(lab, host, user, project, wheels)
     return lab.require_state().host_data
 
 

@@ -154,7 +154,7 @@ def test_a_failed_bootstrap_fails_with_launchctls_reason(tmp_path: Path):
 
 
 def service_facts(loaded: str | None, serving: str = "0.32.15") -> dict:
-    mac = {**launchd.MacServer().default(), "loaded": loaded, "pid": 42 if loaded else None}
+    mac = {**launchd.MacServer().default(), "loaded": loaded, "pids": [42] if loaded else []}
     return {"Kernel": "Darwin", "OllamaServerVersion": serving, "MacServer": mac}
 
 
@@ -174,7 +174,7 @@ def port_facts(**mac) -> dict:
 
 
 def test_no_app_and_our_own_listener_is_a_noop():
-    facts = port_facts(loaded="gui/501", pid=42, listeners=[{"pid": 42, "ppid": 1, "name": "ollama"}])
+    facts = port_facts(loaded="gui/501", pids=[42], listeners=[{"pid": 42, "ppid": 1, "name": "ollama"}])
     commands, noops = run_operation(mac_port_is_ours, facts, account=DEV, port=11434)
     assert commands == [] and noops
 
@@ -206,9 +206,9 @@ def test_stop_quits_the_app_and_its_server_and_disables_its_login_item_once():
 
 def test_mac_server_fact_parses_its_lines():
     fact = launchd.MacServer()
-    assert fact.process(["loaded gui/501", "pid 42", "app /Applications/Ollama.app", "app_pid 7", "app_disabled",
-                         "listener 42 1 ollama"]) == {
-        "loaded": "gui/501", "pid": 42, "apps": ["/Applications/Ollama.app"], "app_pids": [7],
+    assert fact.process(["loaded gui/501", "pid 42", "loaded user/501", "pid 43", "app /Applications/Ollama.app",
+                         "app_pid 7", "app_disabled", "listener 42 1 ollama"]) == {
+        "loaded": "gui/501", "pids": [42, 43], "apps": ["/Applications/Ollama.app"], "app_pids": [7],
         "app_disabled": True, "listeners": [{"pid": 42, "ppid": 1, "name": "ollama"}]}
 
 

@@ -41,14 +41,15 @@ def domains(account: Account) -> tuple[str, str]:
 
 class MacServer(FactBase[dict[str, Any]]):
     """
-    On macOS, in one command: the domain our agent is loaded in (``loaded``: ``gui/<uid>``, ``user/<uid>`` or
-    None) and its ``pid``; the Ollama.app bundles installed (``apps``), the app's running processes
+    On macOS, in one command: the domain our agent is loaded in (``loaded``: ``gui/<uid>``, else ``user/<uid>``,
+    else None) and the ``pids`` of its jobs (a GUI login may load the agent into gui/<uid> beside a background
+    session's copy); the Ollama.app bundles installed (``apps``), the app's running processes
     (``app_pids``) and whether its login item is disabled (``app_disabled``); the processes listening on the
     port (``listeners``: pid, parent pid and command name).
     """
 
     def default(self) -> dict[str, Any]:
-        return {"loaded": None, "pid": None, "apps": [], "app_pids": [], "app_disabled": False, "listeners": []}
+        return {"loaded": None, "pids": [], "apps": [], "app_pids": [], "app_disabled": False, "listeners": []}
 
     def command(self, uid: int, home: str, port: int) -> str:
         label = shlex.quote(LAUNCHD_LABEL)
@@ -56,7 +57,7 @@ class MacServer(FactBase[dict[str, Any]]):
         return (
             f"for d in gui/{uid} user/{uid}; do out=$(launchctl print \"$d\"/{label} 2>/dev/null) || continue; "
             "echo \"loaded $d\"; printf '%s\\n' \"$out\" | sed -n 's/^[[:space:]]*pid = \\([0-9]*\\).*/pid \\1/p'; "
-            "break; done; "
+            "done; "
             f"for a in {apps}; do [ -d \"$a\" ] && echo \"app $a\"; done; "
             f"for p in $(pgrep -x {APP_PROCESS} 2>/dev/null); do echo \"app_pid $p\"; done; "
             f"launchctl print-disabled gui/{uid} 2>/dev/null | grep -Eq '\"{APP_LABEL}\" => (disabled|true)' "
@@ -71,9 +72,9 @@ class MacServer(FactBase[dict[str, Any]]):
         for line in output:
             kind, _, value = line.partition(" ")
             if kind == "loaded":
-                facts["loaded"] = value
+                facts["loaded"] = facts["loaded"] or value
             elif kind == "pid" and value.isdigit():
-                facts["pid"] = int(value)
+                facts["pids"].append(int(value))
             elif kind == "app":
                 facts["apps"].append(value)
             elif kind == "app_pid" and value.isdigit():

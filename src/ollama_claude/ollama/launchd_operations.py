@@ -26,7 +26,7 @@ def _app_servers(mac: dict) -> list[int]:
 
 def _foreign_listeners(mac: dict) -> list[str]:
     """Listeners on the port that are neither our agent's job nor the app's server."""
-    servers = [mac["pid"], *_app_servers(mac)]
+    servers = [*mac["pids"], *_app_servers(mac)]
     return [f"{p['name']} (pid {p['pid']})" for p in mac["listeners"] if p["pid"] not in servers]
 
 

@@ -153,3 +153,13 @@ def record_pins(pins: dict[str, str], running: dict[str, str | None]):
         host.noop(f"{STATE_PATH}: pins recorded ({pins['ollama_version']}, {pins['claude_code_version']})")
         return
     yield write_json_command(STATE_FILE, record)
+
+
+@operation()
+def record_removed():
+    """Remove the host's record (uninstall): /var/lib/ollama-claude, or on macOS the connecting user's own."""
+    recorded = host.get_fact(HostState)
+    if recorded["state"] is None and recorded["verify"] is None:
+        host.noop("no record of pins or verify results on this host")
+        return
+    yield f'{_DIR}; rm -rf "$d"'

@@ -31,7 +31,7 @@ from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
 from ..ollama.operations import UNIT
 from ..privilege import system_privilege, user_privilege
-from ..rollout.hoststate import DARWIN_STATE_DIR, STATE_DIR
+from ..rollout.hoststate import record_removed
 from ..settings import ClaudeUser, Settings
 from .operations import dotted, file_removed, link_removed, rc_block_removed, settings_restored
 from .restore import MACHINE_KEYS, USER_KEYS
@@ -57,9 +57,7 @@ def uninstall() -> None:
                      put_back=f"{settings.claude_code_dir}/claude.unmanaged", **system)
         files.directory(name=f"Remove Claude Code releases {settings.claude_code_dir}",
                         path=settings.claude_code_dir, present=False, **system)
-        record = DARWIN_STATE_DIR if kernel == "Darwin" else STATE_DIR
-        files.directory(name=f"Remove the host's record of its pins and last verify {record}", path=record,
-                        present=False)
+        record_removed(name="Remove the host's record of its pins and last verify")
     if settings.uninstall_scope in ("ollama", "everything"):
         _remove_ollama(settings, kernel)
     elif settings.ollama_enabled:
