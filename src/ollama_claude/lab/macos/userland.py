@@ -167,6 +167,9 @@ def make_accounts(root: Path) -> None:
             change=lambda f: [*f[:-1], ",".join(m for m in f[-1].split(",") if m and m not in names)],
         )
     shutil.rmtree(root / "home" / "dev", ignore_errors=True)
+    for path in (root / "var/local",):  # Debian's staff (gid 50, removed above) owned it
+        if path.exists():
+            os.chown(path, 0, 0)
 
     extra = root / DIRECTORY
     extra.mkdir(parents=True, exist_ok=True)
