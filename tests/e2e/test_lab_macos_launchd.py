@@ -214,3 +214,31 @@ def test_a_reboot_logs_everyone_out(mac):
     assert launchd.console_user(mac, HOST) is None
     assert mac.ssh(HOST, f"launchctl print gui/{UID}").returncode != 0
     assert mac.ssh(HOST, "systemctl is-active lab-launchd").stdout.strip() == "active"
+
+
+def test_open_starts_the_app_only_in_a_gui_session_and_osascript_quits_it(logged_out):
+    lab = logged_out
+    # A first run: no store, no login item (the previous test's are removed).
+    lab.ssh(HOST, "rm -rf '/Users/dev/Library/Application Support/Ollama' /var/db/lab-launchd/login-items/501.json",
+            check=True)
+    launchd.install_app(lab, HOST, "dev", "0.32.15", register_login_item=False)
+    refused = dev(lab, "open -a Ollama")
+    assert refused.returncode == 1 and "error -610" in refused.stderr
+    launchd.console_login(lab, HOST, "dev")
+    assert dev(lab, "open -a Ollama").returncode == 0
+    assert '"0.32.15"' in wait_serving(lab)
+    assert dev(lab, "pgrep -x Ollama").returncode == 0
+    # 0.32.15's store leaves the context to the server (0: VRAM-based), which gives 4096 here.
+    store = "/Users/dev/Library/Application Support/Ollama/db.sqlite"
+    assert lab.ssh(HOST, f"sqlite3 '{store}' 'SELECT context_length FROM settings'").stdout.strip() == "0"
+    assert lab.ssh(HOST, "curl -s http://127.0.0.1:11434/api/ps").returncode == 0
+    # The app registered its login item on its first run (SMAppService).
+    assert "/Applications/Ollama.app" in lab.ssh(HOST, "cat /var/db/lab-launchd/login-items/501.json").stdout
+    assert dev(lab, "open -a Ollama").returncode == 0  # already running: only activated
+    assert len(dev(lab, "pgrep -x Ollama").stdout.split()) == 1
+    assert dev(lab, "osascript -e 'quit app \"Ollama\"'").returncode == 0
+    deadline = time.monotonic() + 15
+    while lab.ssh(HOST, "pgrep -x Ollama || pgrep -f 'ollama serve'").returncode == 0:
+        assert time.monotonic() < deadline, "the app did not quit with its server"
+        time.sleep(0.3)
+    lab.ssh(HOST, "rm -f /var/db/lab-launchd/login-items/501.json")
