@@ -58,6 +58,10 @@ def test_the_laptop_user_logs_in_to_zsh_in_users(mac_lab):
     assert out(mac_lab, "echo $ZSH_VERSION") != ""  # the command itself ran in zsh
     assert out(mac_lab, "echo $HOME; pwd") == "/Users/dev\n/Users/dev"
     assert out(mac_lab, "stat -f '%Su:%Sg %Lp' /Users/dev") == "dev:staff 750"
+    # an interactive login shell on a terminal starts without Debian's new-user menu, as a Mac's zsh does
+    shell = out(mac_lab, "perl -e 'alarm 10; exec @ARGV' script -qc \"zsh -lic 'echo ready'\" /dev/null </dev/null",
+                user="ada")
+    assert shell.replace("\r", "") == "ready"
 
 
 def test_no_gnu_timeout_or_sha256sum_but_shasum(mac_lab):

@@ -346,6 +346,8 @@ def fake_debian_root(root: Path) -> Path:
         (root / "usr/bin" / tool).write_text(f"gnu {tool}\n")
     (root / "usr/sbin/chpasswd").write_text("gnu chpasswd\n")
     (root / "root/.ssh/authorized_keys").write_text("key\n")
+    (root / "etc/zsh").mkdir()
+    (root / "etc/zsh/zshenv").write_text("# debian\n")
     return root
 
 
@@ -378,6 +380,7 @@ def test_customise_macos_makes_the_mac_userland(tmp_path):
     assert (root / userland.GNU_DIR / "mv").read_text() == "gnu mv\n"
     assert (root / "usr/sbin/chpasswd").read_bytes() == (userland.SBIN / "chpasswd").read_bytes()
     assert (root / "Applications").is_dir() and (root / "Library/LaunchAgents").is_dir()
+    assert "zsh-newuser-install() { :; }" in (root / "etc/zsh/zshenv").read_text()
 
 
 def test_macos_flavour_parses_to_bookworm_with_a_mac_userland():

@@ -90,6 +90,7 @@ def customise_macos(root: Path) -> None:
     move_root_home(root)
     make_accounts(root)
     make_mac_directories(root)
+    quiet_zsh(root)
     # The launchd part (its daemon unit, the SSH session hook; bin/launchctl came with the shims above).
     from . import launchd
 
@@ -228,6 +229,21 @@ def make_mac_directories(root: Path) -> None:
         path = root / sub
         path.mkdir(exist_ok=True)
         path.chmod(0o755)
+
+
+ZSHENV_LINES = """
+# ollama-claude lab (Mac-shaped host): a Mac's zsh starts an account without dotfiles with no new-user menu
+zsh-newuser-install() { :; }
+"""
+
+
+def quiet_zsh(root: Path) -> None:
+    """Debian's zsh offers a configuration menu to an interactive shell of a user without dotfiles; a Mac's does
+    not (not in the reference: interactive convenience for `lab ssh`, and a `zsh -i` reading its menu would hang)."""
+    zshenv = root / "etc/zsh/zshenv"
+    if zshenv.exists() and "zsh-newuser-install()" not in zshenv.read_text():
+        with open(zshenv, "a") as handle:
+            handle.write(ZSHENV_LINES)
 
 
 def group_id(group_file: Path, name: str) -> int:
