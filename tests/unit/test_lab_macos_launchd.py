@@ -313,3 +313,25 @@ def test_customise_writes_the_daemon_and_the_session_hook(tmp_path):
     assert "_lab-launchd-serve" in (tmp_path / "etc/systemd/system/lab-launchd.service").read_text()
     assert (tmp_path / "etc/systemd/system/multi-user.target.wants/lab-launchd.service").is_symlink()
     assert (tmp_path / "etc/pam.d/sshd").read_text().count("_lab-session") == 1
+
+
+def test_print_disabled_lists_the_domains_overrides(lc, capsys):
+    run(lc, "disable", f"{GUI}/com.ollama.ollama")
+    run(lc, "enable", f"{GUI}/com.example.on")
+    run(lc, "disable", f"{USER_DOMAIN}/com.example.elsewhere")
+    code, out = run(lc, "print-disabled", GUI, capsys=capsys)
+    assert code == 0
+    assert '\t"com.ollama.ollama" => disabled\n' in out.out and '\t"com.example.on" => enabled\n' in out.out
+    assert "elsewhere" not in out.out
+
+
+def test_a_disabled_login_item_does_not_load_at_login(lc, tmp_path, monkeypatch):
+    bundle = tmp_path / "Ollama.app"
+    item = bundle / launchd.LOGIN_ITEM_PLIST
+    item.parent.mkdir(parents=True)
+    item.write_text(releases.LOGIN_ITEM_PLIST)
+    monkeypatch.setattr(lc, "agents_of", lambda entry: [])
+    lc.register_login_item(USER.pw_uid, str(bundle), str(item))
+    run(lc, "disable", f"{GUI}/com.ollama.ollama")
+    lc.console_login(USER.pw_name, lambda m: None)
+    assert lc.loaded_labels(lc.Domain("gui", USER.pw_uid)) == []
