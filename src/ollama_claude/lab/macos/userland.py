@@ -33,7 +33,7 @@ DIRECTORY = "var/lib/lab-directory"
 #: Debian packages the Mac root adds: zsh (macos.md "Accounts": zsh is the default login shell), libnss-db
 #: (serves the directory), perl (/usr/bin/shasum: macos.md "Userland differences"), sqlite3 (Ollama.app's
 #: settings database, macos.md "Ollama on a Mac"), unzip (inspecting app zips).
-PACKAGES = ("zsh", "libnss-db", "sqlite3", "perl", "unzip")
+PACKAGES = ("zsh", "libnss-db", "sqlite3", "perl", "unzip", "lsof")  # lsof: /usr/sbin/lsof on a Mac
 #: macos.md "Userland differences": no GNU `timeout`, no `sha256sum` (`shasum -a 256` instead). macOS has no
 #: `getent` either (accounts come from dscl/id; not in the reference, but no Mac ships it).
 REMOVED = ("usr/bin/timeout", "usr/bin/sha256sum", "usr/bin/getent")
@@ -91,10 +91,39 @@ def customise_macos(root: Path) -> None:
     make_accounts(root)
     make_mac_directories(root)
     quiet_zsh(root)
+    login_path(root)
     # The launchd part (its daemon unit, the SSH session hook; bin/launchctl came with the shims above).
     from . import launchd
 
     launchd.customise(root)
+
+
+#: A Mac's /etc/paths: what path_helper puts first in every login shell's PATH (/usr/local/bin among them).
+ETC_PATHS = "/usr/local/bin\n/System/Cryptexes/App/usr/bin\n/usr/bin\n/bin\n/usr/sbin\n/sbin\n"
+#: path_helper -s: /etc/paths, then /etc/paths.d/*, then the rest of $PATH, each once (path_helper(8)).
+PATH_HELPER = """#!/bin/sh
+p=
+for f in /etc/paths /etc/paths.d/*; do
+  [ -f "$f" ] || continue
+  while read -r d; do case ":$p:" in *":$d:"*) ;; *) p="${p:+$p:}$d" ;; esac; done < "$f"
+done
+IFS=:
+for d in $PATH; do case ":$p:" in *":$d:"*) ;; *) p="$p:$d" ;; esac; done
+echo "PATH=\"$p\"; export PATH;"
+"""
+#: macOS /etc/zprofile: every zsh login shell runs path_helper (so `zsh -l` finds /usr/local/bin/claude).
+ZPROFILE = "if [ -x /usr/libexec/path_helper ]; then\n\teval `/usr/libexec/path_helper -s`\nfi\n"
+
+
+def login_path(root: Path) -> None:
+    """A login shell's PATH as on a Mac; Debian's zsh reads /etc/zsh/zprofile where macOS reads /etc/zprofile."""
+    (root / "etc" / "paths").write_text(ETC_PATHS)
+    helper = root / "usr" / "libexec" / "path_helper"
+    helper.parent.mkdir(parents=True, exist_ok=True)
+    helper.write_text(PATH_HELPER)
+    helper.chmod(0o755)
+    (root / "etc" / "zprofile").write_text(ZPROFILE)
+    (root / "etc" / "zsh" / "zprofile").write_text(ZPROFILE)
 
 
 def install_shims(root: Path) -> None:
