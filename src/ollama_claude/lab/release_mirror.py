@@ -97,6 +97,7 @@ def darwin_claude_code_tarball(platform_name: str, version: str = CLAUDE_CODE_VE
                     member.size = len(body)
                     data = io.BytesIO(body)
                 out.addfile(member, data)
+        os.chmod(scratch.name, 0o644)
         os.replace(scratch.name, target)
     finally:
         Path(scratch.name).unlink(missing_ok=True)
