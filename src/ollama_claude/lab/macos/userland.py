@@ -108,8 +108,8 @@ for f in /etc/paths /etc/paths.d/*; do
   while read -r d; do case ":$p:" in *":$d:"*) ;; *) p="${p:+$p:}$d" ;; esac; done < "$f"
 done
 IFS=:
-for d in $PATH; do case ":$p:" in *":$d:"*) ;; *) p="$p:$d" ;; esac; done
-echo "PATH=\"$p\"; export PATH;"
+for d in $PATH; do case ":$p:" in *":$d:"*) ;; *) p="${p:+$p:}$d" ;; esac; done
+echo "PATH=\\"$p\\"; export PATH;"
 """
 #: macOS /etc/zprofile: every zsh login shell runs path_helper (so `zsh -l` finds /usr/local/bin/claude).
 ZPROFILE = "if [ -x /usr/libexec/path_helper ]; then\n\teval `/usr/libexec/path_helper -s`\nfi\n"
