@@ -335,3 +335,16 @@ def test_a_disabled_login_item_does_not_load_at_login(lc, tmp_path, monkeypatch)
     run(lc, "disable", f"{GUI}/com.ollama.ollama")
     lc.console_login(USER.pw_name, lambda m: None)
     assert lc.loaded_labels(lc.Domain("gui", USER.pw_uid)) == []
+
+
+def test_bootout_of_what_is_not_loaded(lc, tmp_path, capsys):
+    login(lc)
+    code, out = run(lc, "bootout", f"{GUI}/com.example.none", capsys=capsys)
+    assert code == 3 and out.err.strip() == "Boot-out failed: 3: No such process"
+    code, out = run(lc, "bootout", GUI, str(agent(tmp_path)), capsys=capsys)
+    assert code == 5 and out.err.startswith("Boot-out failed: 5: Input/output error")
+    code, out = run(lc, "bootout", "--wait", f"{GUI}/com.example.none", capsys=capsys)
+    assert code == 64 and "Unrecognized target specifier." in out.err  # macOS 15 has no --wait
+    lc.console_logout(lambda m: None)
+    code, out = run(lc, "print", GUI, capsys=capsys)
+    assert code == 113 and out.err.strip() == f"Could not find domain for user gui: {USER.pw_uid}"
