@@ -212,6 +212,12 @@ def test_dscl_reads_a_laptop_user(directory):
     assert "RecordName: dev" in shim("dscl", ".", "-read", "/Users/dev", env=directory).stdout
 
 
+def test_dscl_searches_by_attribute_and_takes_commands_without_dash(directory):
+    found = shim("dscl", ".", "-search", "/Users", "UniqueID", "501", env=directory).stdout
+    assert found == "dev\t\tUniqueID = (\n    501\n)\n"
+    assert shim("dscl", ".", "read", "/Users/dev", "UniqueID", env=directory).stdout == "UniqueID: 501\n"
+
+
 def test_dscl_unknown_user_fails_like_dscl(directory):
     result = shim("dscl", ".", "-read", "/Users/nobody-here", "UniqueID", env=directory)
     assert result.returncode == 56
