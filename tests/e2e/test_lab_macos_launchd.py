@@ -242,3 +242,25 @@ def test_open_starts_the_app_only_in_a_gui_session_and_osascript_quits_it(logged
         assert time.monotonic() < deadline, "the app did not quit with its server"
         time.sleep(0.3)
     lab.ssh(HOST, "rm -f /var/db/lab-launchd/login-items/501.json")
+
+
+def test_a_server_with_a_model_loaded_drains_longer(logged_out):
+    lab = logged_out
+    launchd.install_app(lab, HOST, "dev", "0.32.15", register_login_item=False)
+    lab.ssh(HOST, "ln -sf /Applications/Ollama.app/Contents/Resources/ollama /usr/local/bin/ollama", check=True)
+    env = {"OLLAMA_HOST": "127.0.0.1:11500", "OLLAMA_KEEP_ALIVE": "30m"}
+    plist = write_plist(lab, "com.example.server", ["/usr/local/bin/ollama", "serve"], env)
+    target = f"user/{UID}/com.example.server"
+    timings = {}
+    for loaded in (False, True):
+        assert dev(lab, f"launchctl bootstrap user/{UID} {plist}").returncode == 0
+        dev(lab, "for i in $(seq 50); do curl -fs http://127.0.0.1:11500/api/version && break; sleep 0.2; done")
+        if loaded:
+            dev(lab, "OLLAMA_HOST=127.0.0.1:11500 ollama pull qwen3 >/dev/null", timeout=120).check_returncode()
+            dev(lab, "curl -fsS http://127.0.0.1:11500/api/chat -d '{\"model\": \"qwen3\", \"stream\": false, "
+                     "\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}' >/dev/null").check_returncode()
+            assert "qwen3" in dev(lab, "curl -fsS http://127.0.0.1:11500/api/ps").stdout
+        assert dev(lab, f"launchctl bootout {target}").returncode == 0
+        timings[loaded] = wait_gone(lab, target)
+    # launchd keeps the label ~5 s after bootout; a server holding a model takes longer to let go.
+    assert 3.5 < timings[False] < 7.5 and timings[True] > 6.5, timings
