@@ -348,3 +348,13 @@ def test_bootout_of_what_is_not_loaded(lc, tmp_path, capsys):
     lc.console_logout(lambda m: None)
     code, out = run(lc, "print", GUI, capsys=capsys)
     assert code == 113 and out.err.strip() == f"Could not find domain for user gui: {USER.pw_uid}"
+
+
+def test_list_shows_the_callers_session_domain(lc, tmp_path, capsys):
+    login(lc)
+    run(lc, "bootstrap", GUI, str(agent(tmp_path)))
+    code, out = run(lc, "list", caller=USER.pw_uid, capsys=capsys)
+    assert code == 0 and out.out.splitlines() == ["PID\tStatus\tLabel", "4242\t0\tcom.example.agent"]
+    code, out = run(lc, "list", "com.example.agent", caller=USER.pw_uid, capsys=capsys)
+    assert code == 0 and '\t"PID" = 4242;' in out.out and '\t"Label" = "com.example.agent";' in out.out
+    assert run(lc, "list", "com.example.none", caller=USER.pw_uid, capsys=capsys)[0] == 113
