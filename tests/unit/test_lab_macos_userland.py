@@ -10,6 +10,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -403,6 +404,20 @@ def test_the_mac_tree_has_its_own_key_following_the_shims(monkeypatch):
     before = rootfs.macos_key()
     monkeypatch.setattr(userland, "content_hash", lambda: "changed")
     assert rootfs.macos_key() != before
+
+
+def test_outdated_mac_trees_are_pruned_unless_mounted_or_recent(tmp_path):
+    current, mounted, recent, old, linux = (tmp_path / name for name in (
+        "macos-current", "macos-mounted", "macos-recent", "macos-old", "0123456789abcdef"))
+    for tree in (current, mounted, recent, old, linux):
+        tree.mkdir()
+    later = time.time() + 3600  # an hour from now, every tree is old but the one just touched
+    os.utime(recent, (later, later))
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(f"99 1 0:1 / /x rw - overlay oc-x rw,lowerdir={mounted},upperdir=/u,workdir=/w\n")
+    rootfs.prune_macos_trees(current, log=lambda _: None, mountinfo=mountinfo, now=later)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(
+        t.name for t in (current, mounted, recent, linux))
 
 
 def test_mac_logins_are_root_in_var_root_and_the_laptop_users(tmp_path):

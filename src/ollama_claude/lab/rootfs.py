@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import LabError
@@ -145,7 +146,34 @@ def ensure_macos_rootfs(log=print) -> Path:
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
+    prune_macos_trees(keep=target, log=log)
     return target
+
+
+#: a Mac tree left by an earlier version of lab/macos is removed once this old and not under any mounted host
+STALE_MACOS_TREE_SECONDS = 1800
+
+
+def prune_macos_trees(keep: Path, log=print, mountinfo: Path = Path("/proc/self/mountinfo"),
+                      now: float | None = None) -> None:
+    """Every edit under lab/macos makes a new Mac tree (about 420 MB); drop the old ones no host overlays (a
+    lowerdir in the mount table) and that are old enough that no concurrent `up` can be about to mount them
+    (age from the tree's ctime, set when it was renamed into place; cp -a keeps the base tree's mtime)."""
+    try:
+        mounts = mountinfo.read_text()
+    except OSError:
+        return
+    for tree in keep.parent.glob(f"{MACOS}-*"):
+        if tree == keep or not tree.is_dir() or str(tree) in mounts:
+            continue
+        try:
+            info = tree.stat()
+        except FileNotFoundError:
+            continue
+        age = (time.time() if now is None else now) - max(info.st_mtime, info.st_ctime)
+        if age > STALE_MACOS_TREE_SECONDS:
+            log(f"removing the outdated Mac-shaped lab rootfs {tree}")
+            shutil.rmtree(tree, ignore_errors=True)
 
 
 def build_debian(target: Path, suite: str, packages: tuple[str, ...], log=print) -> Path:
