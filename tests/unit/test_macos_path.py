@@ -212,6 +212,8 @@ def test_mac_server_fact_parses_its_lines():
         "app_disabled": True, "listeners": [{"pid": 42, "ppid": 1, "name": "ollama"}]}
 
 
-def test_bootout_covers_both_domains():
-    assert launchd.bootout_command(DEV) == ("launchctl bootout gui/501/com.ollama-claude.ollama 2>/dev/null; "
-                       "launchctl bootout user/501/com.ollama-claude.ollama 2>/dev/null; true")
+def test_bootout_covers_both_domains_and_waits_for_the_job_to_go():
+    command = launchd.bootout_command(DEV)
+    assert command.startswith("launchctl bootout gui/501/com.ollama-claude.ollama 2>/dev/null; "
+                              "launchctl bootout user/501/com.ollama-claude.ollama 2>/dev/null; ")
+    assert "while { launchctl print gui/501/com.ollama-claude.ollama >/dev/null 2>&1 || " in command

@@ -81,9 +81,9 @@ def model_context(settings: Settings) -> int | None:
     return shown.context_in_effect(settings.ollama_context_length) if shown else None
 
 
-def _bash_login_file(home: str) -> str:
+def _bash_login_file(home: str, user: str) -> str:
     for name in BASH_LOGIN_FILES[:-1]:
-        if host.get_fact(File, path=f"{home}/{name}"):
+        if host.get_fact(File, path=f"{home}/{name}", **user_privilege(user)):
             return name
     return BASH_LOGIN_FILES[-1]
 
@@ -100,10 +100,10 @@ def user_env(settings: Settings, paths: UserPaths) -> dict[str, str]:
 def _configure_user(settings: Settings, user: ClaudeUser, group: str) -> None:
     """``user`` with its account's home and shell filled in (accounts.with_account)."""
     home = user.home or ""
-    paths = user_paths(settings, user, home, _bash_login_file(home) if user.shell == "bash" else ".profile")
+    paths = user_paths(settings, user, home, _bash_login_file(home, user.name) if user.shell == "bash" else ".profile")
     owner = {"owner": user.name, "group": group, "below": home, **user_privilege(user.name)}
     # A model the verify step chose (the default failed its edit test) stays the user's default.
-    record = parse_record(host.get_fact(FileContents, path=paths.chosen_model))
+    record = parse_record(host.get_fact(FileContents, path=paths.chosen_model, **user_privilege(user.name)))
     model_settings = with_chosen_model(settings, record)
     claude_settings(
         name=f"{user.name}: merge managed keys into {paths.settings_json}",

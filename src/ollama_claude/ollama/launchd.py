@@ -105,5 +105,9 @@ def restart_function(account: Account, host_name: str) -> str:
 
 
 def bootout_command(account: Account) -> str:
-    """Unload our agent from whichever domain holds it (nothing when it is not loaded)."""
-    return "; ".join(f"launchctl bootout {domain}/{LAUNCHD_LABEL} 2>/dev/null" for domain in domains(account)) + "; true"
+    """Unload our agent from whichever domain holds it and wait (up to DRAIN_TIMEOUT) until its job is gone, so
+    the port is free afterwards; nothing when it is not loaded."""
+    jobs = [f"{domain}/{LAUNCHD_LABEL}" for domain in domains(account)]
+    loaded = " || ".join(f"launchctl print {job} >/dev/null 2>&1" for job in jobs)
+    return ("; ".join(f"launchctl bootout {job} 2>/dev/null" for job in jobs) +
+            f"; n=0; while {{ {loaded}; }} && [ $n -lt {DRAIN_TIMEOUT} ]; do n=$((n + 1)); sleep 1; done; true")

@@ -6,6 +6,7 @@ from pyinfra import state
 from pyinfra.api import deploy
 
 from ..context import host_settings
+from ..privilege import user_privilege
 from .operations import checklist, write_chosen_model
 from .report import write_at_exit
 
@@ -24,4 +25,5 @@ def verify_host(write_default: bool = True) -> None:
     if not (write_default and settings.verify_write_default):
         return
     for user in settings.claude_users:
-        write_chosen_model(settings=settings, user=user, name=f"{user.name}: the model the chain chose as default")
+        write_chosen_model(settings=settings, user=user, name=f"{user.name}: the model the chain chose as default",
+                           **user_privilege(user.name))

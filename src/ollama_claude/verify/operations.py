@@ -25,6 +25,7 @@ from ..claude.settings_merge import CONFLICTING_ENV, context_window, user_settin
 from ..models.facts import ModelShow, OllamaModels, OllamaSignin
 from ..ollama import launchd
 from ..ollama.facts import OllamaServerVersion
+from ..privilege import user_privilege
 from ..rollout.hoststate import VERIFY_FILE, HostState, now, verify_key, verify_record, write_json_command
 from ..settings import ClaudeUser, Settings
 from . import chain as fallback
@@ -92,18 +93,20 @@ def observe_host(settings: Settings) -> HostObservation:
 
 def observe_user(settings: Settings, user: ClaudeUser, account: Account | None) -> UserObservation:
     """``user`` as accounts.declared_users gives it: home and shell from its account, when it has one."""
-    login_env = host.get_fact(LoginEnvironment, user=user.name)
+    as_them = user_privilege(user.name)  # a Mac reached as another user: su would ask for a password
+    login_env = host.get_fact(LoginEnvironment, user=user.name, **as_them)
     managed_path = MANAGED_SETTINGS.get(host.get_fact(Kernel) or "", MANAGED_SETTINGS["Linux"])
     # The same concrete path the Claude Code step wrote (no XDG variables expanded), not the login shell's view.
     settings_json = user_paths(settings, user, user.home or f"~{user.name}").settings_json
     observation = UserObservation(
         uid=account.uid if account else None,
         login_env=login_env,
-        user_settings=host.get_fact(JsonFile, path=settings_json, user=user.name),
+        user_settings=host.get_fact(JsonFile, path=settings_json, user=user.name, **as_them),
         managed_settings=host.get_fact(JsonFile, path=managed_path),
         managed_dropins=host.get_fact(JsonDirectory, directory=f"{posixpath.dirname(managed_path)}/managed-settings.d"),
         base_url_status=0,
-        claude_version=host.get_fact(ClaudeCodeVersion, user=user.name, executable=claude_command(settings)),
+        claude_version=host.get_fact(ClaudeCodeVersion, user=user.name, executable=claude_command(settings),
+                                     **as_them),
     )
     base_url = observation.effective_env.get("ANTHROPIC_BASE_URL")
     status = host.get_fact(HttpHeadStatus, url=base_url) if base_url else 0
@@ -149,12 +152,12 @@ def try_link(settings: Settings, user: ClaudeUser, link: fallback.Link) -> EditT
     if link.api_key is not None:  # the Claude link: the real CLI, isolated from every setting (EditTest)
         result = host.get_fact(
             EditTest, user=user.name, model=link.model, timeout=settings.verify_timeout, executable="claude",
-            anthropic_base_url=link.base_url, api_key=link.api_key,
+            anthropic_base_url=link.base_url, api_key=link.api_key, **user_privilege(user.name),
         )
         return replace(result, seconds=time.monotonic() - started)
     result = host.get_fact(
         EditTest, user=user.name, model=link.model, timeout=settings.verify_timeout,
-        executable=claude_command(settings),
+        executable=claude_command(settings), **user_privilege(user.name),
     )
     return replace(result, seconds=time.monotonic() - started)
 
