@@ -44,7 +44,7 @@ test: system-deps $(STAMP)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory e2e
 
-# Fleet benchmarks behind a simulated WAN (about 8 minutes; not part of `make test`): bench/results/bench.{json,md,png}
+# Fleet benchmarks behind a simulated WAN, N = 1 to 32 (about 15 minutes; not part of `make test`): bench/results/bench.{json,md,png}
 bench: system-deps $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) -m bench

@@ -28,19 +28,21 @@ import time
 from importlib.metadata import version as package_version
 from pathlib import Path
 
+from bench.measure import Measured, openssh_runs, openssh_shims, run_measured
 from bench.report import summarize, write_chart, write_table
 from bench.wan import REPO, Wan
 from ollama_claude.lab.fleet import Lab, numbered_hosts
 from ollama_claude.lab.mirror import build_mirror
+from ollama_claude.lab.network import set_sysctl
 from ollama_claude.lab.release_mirror import LAB_USER, gateway_ip
 from ollama_claude.lab.system import require_lab_host, wait_until_serving
 from ollama_claude.settings import Settings
 
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import PyinfraRun
+from pyinfra_cli_run import PyinfraRun
 
-PYINFRA = Path(sys.executable).parent / "pyinfra"
 DEPLOY = Path(__file__).parent / "deploys" / "onboard.py"
+COUNTED_PYINFRA = Path(__file__).parent / "pyinfra_counted.py"
 NAIVE_SCRIPT = Path(__file__).parent / "baselines" / "naive_host.sh"
 PLAYBOOK = Path(__file__).parent / "baselines" / "ansible" / "onboard.yml"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -87,18 +89,27 @@ class Bench:
     def wan_bytes(self) -> int:
         return sum(self.wan.bytes_sent().values())
 
-    def pyinfra(self, lab: Lab) -> tuple[float, PyinfraRun]:
-        started = time.monotonic()
-        done = subprocess.run(
-            [str(PYINFRA), "-y", "inventories/lab.py", str(DEPLOY)],
+    def pyinfra(self, lab: Lab, profile: Path | None = None) -> tuple[Measured, PyinfraRun, dict]:
+        """One deploy run, measured, with the commands and transfers it made per host (bench/pyinfra_counted.py);
+        with profile, under cProfile writing its stats there."""
+        counts = self.work / "pyinfra-counts.json"
+        counts.unlink(missing_ok=True)
+        done = run_measured(
+            [
+                sys.executable,
+                *(["-m", "cProfile", "-o", str(profile)] if profile else []),
+                str(COUNTED_PYINFRA),  # a script, not -m: runpy's frames would cost pyinfra's inspect.stack()
+                str(counts),
+                "-y",
+                "inventories/lab.py",
+                str(DEPLOY),
+            ],
             cwd=REPO,
             env=lab.pyinfra_env(),
-            capture_output=True,
-            text=True,
-            check=False,
             timeout=900,
         )
-        return time.monotonic() - started, PyinfraRun(done.returncode, done.stdout, done.stderr)
+        per_host = json.loads(counts.read_text()) if counts.is_file() else {}
+        return done, PyinfraRun(done.returncode, done.stdout, done.stderr), per_host
 
     def end_state(self, lab: Lab) -> bool:
         """Every host runs the pinned Ollama with the model and has the pinned Claude Code."""
@@ -117,7 +128,7 @@ class Bench:
                 return False
         return True
 
-    def row(self, approach, count, cold, cold_bytes, warm, warm_bytes, ok, changes=None, errors=None):
+    def row(self, approach, count, cold, cold_bytes, warm, warm_bytes, ok, changes=None, errors=None, **cost):
         row = {
             "approach": approach,
             "hosts": count,
@@ -128,11 +139,12 @@ class Bench:
             "end_state_ok": ok,
             "rerun_changes": changes,
             "errors": errors,
+            **cost,
         }
         print(
             f"  {approach:<15} N={count}: cold {cold:6.1f}s warm {warm:6.1f}s "
             f"WAN {cold_bytes / 1e6:7.1f} MB (+{warm_bytes / 1e6:.1f} MB on re-run) ok={ok} "
-            f"re-run changes={changes}",
+            f"re-run changes={changes} {format_cost(cost)}",
             flush=True,
         )
         return row
@@ -154,23 +166,33 @@ class Bench:
                 ollama_environment=self.server_env(),
                 **({"ollama_models_mirror": base} if mirror else {}),
             )
-            _, first = self.pyinfra(lab)
+            cold_run, first, cold_trips = self.pyinfra(lab)
             cold = time.monotonic() - started
             if first.rc != 0:
                 print(first, file=sys.stderr)
             ok = first.rc == 0 and self.end_state(lab)
             cold_bytes = self.wan_bytes()
-            warm, second = self.pyinfra(lab)
+            warm_run, second, warm_trips = self.pyinfra(lab)
+            if self.args.profile:
+                self.args.profile.mkdir(parents=True, exist_ok=True)
+                self.pyinfra(lab, self.args.profile / f"rerun-{count}.prof")
             return self.row(
                 "toolkit+mirror" if mirror else "toolkit direct",
                 count,
                 cold,
                 cold_bytes,
-                warm,
+                warm_run.seconds,
                 self.wan_bytes() - cold_bytes,
                 ok,
                 second.changes,
                 first.errors + second.errors,
+                **controller_cost(
+                    count,
+                    cold_run,
+                    warm_run,
+                    trips_per_host(cold_trips, count),
+                    trips_per_host(warm_trips, count),
+                ),
             )
 
     def serve_synced_mirror(self, lab: Lab) -> str:
@@ -236,10 +258,18 @@ class Bench:
             cold_bytes = self.wan_bytes()
             warm, warm_ok = self.naive_pass(lab)
             return self.row(
-                "naive", count, cold, cold_bytes, warm, self.wan_bytes() - cold_bytes, ok and warm_ok
+                "naive",
+                count,
+                cold.seconds,
+                cold_bytes,
+                warm.seconds,
+                self.wan_bytes() - cold_bytes,
+                ok and warm_ok,
+                **controller_cost(count, cold, warm, 1.0, 1.0),  # one ssh per host, the script on its stdin
             )
 
-    def naive_pass(self, lab: Lab) -> tuple[float, bool]:
+    def naive_pass(self, lab: Lab) -> tuple[Measured, bool]:
+        """The script over ssh, host after host; the Measured sums the hosts' ssh clients."""
         env = {
             "OLLAMA_URL": f"{self.wan.url}/ollama/releases/download",
             "VERSION": OLLAMA_VERSION,
@@ -252,27 +282,25 @@ class Bench:
         }
         command = "env " + " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items()) + " sh -s"
         script = NAIVE_SCRIPT.read_text()
-        started, ok = time.monotonic(), True
+        total, ok = Measured([], 0, "", "", 0.0, 0.0, 0, 0), True
         for host in lab.require_state().hosts:
-            done = subprocess.run(
-                [*lab.ssh_argv(host.name), "--", command],
-                input=script,
-                text=True,
-                capture_output=True,
-                check=False,
-                timeout=900,
-            )
+            done = run_measured([*lab.ssh_argv(host.name), "--", command], input=script, timeout=900)
             if done.returncode:
                 print(f"  naive on {host.name} failed: {done.stderr.strip()}", file=sys.stderr)
                 ok = False
-        return time.monotonic() - started, ok
+            total.seconds += done.seconds
+            total.cpu_seconds += done.cpu_seconds
+            total.max_rss_bytes = max(total.max_rss_bytes, done.max_rss_bytes)
+            total.tree_rss_bytes = max(total.tree_rss_bytes, done.tree_rss_bytes)
+        return total, ok
 
     def ansible(self, count: int) -> dict:
         with self.fresh_lab(count) as lab:
-            cold, first = self.ansible_pass(lab)
+            cold_trips, warm_trips = self.work / "ansible-ssh-cold.log", self.work / "ansible-ssh-warm.log"
+            first = self.ansible_pass(lab, cold_trips)
             ok = first.returncode == 0 and self.end_state(lab)
             cold_bytes = self.wan_bytes()
-            warm, second = self.ansible_pass(lab)
+            second = self.ansible_pass(lab, warm_trips)
             changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", second.stdout))
             errors = sum(
                 int(n) for n in re.findall(r"\b(?:failed|unreachable)=(\d+)", first.stdout + second.stdout)
@@ -283,17 +311,21 @@ class Bench:
             return self.row(
                 "ansible",
                 count,
-                cold,
+                first.seconds,
                 cold_bytes,
-                warm,
+                second.seconds,
                 self.wan_bytes() - cold_bytes,
                 ok and second.returncode == 0,
                 changed,
                 errors,
+                **controller_cost(
+                    count, first, second, openssh_runs(cold_trips) / count, openssh_runs(warm_trips) / count
+                ),
             )
 
-    def ansible_pass(self, lab: Lab) -> tuple[float, subprocess.CompletedProcess]:
-        """One ansible-playbook run over the lab's SSH key and known_hosts (pipelining on, as tuned users do)."""
+    def ansible_pass(self, lab: Lab, trips: Path) -> Measured:
+        """One ansible-playbook run over the lab's SSH key and known_hosts (pipelining on, as tuned users do);
+        every OpenSSH client it starts (one per task and host with pipelining, plus file copies) is logged to trips."""
         state = lab.require_state()
         ssh_args = (
             f"-o UserKnownHostsFile={state.known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
@@ -320,38 +352,37 @@ class Bench:
                 }
             )
         )
+        trips.unlink(missing_ok=True)
         env = {
             **os.environ,
+            **openssh_shims(self.work / "openssh-shims", trips),
             "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORKS": "10",
+            "ANSIBLE_FORKS": str(max(10, len(state.hosts))),  # every host at once, as pyinfra does
             "ANSIBLE_HOME": str(self.work / "ansible-home"),
         }
-        started = time.monotonic()
-        done = subprocess.run(
+        return run_measured(
             [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(PLAYBOOK), "-e", f"@{variables}"],
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
             timeout=900,
         )
-        return time.monotonic() - started, done
 
     # -- the run --------------------------------------------------------------------------------------
 
     def run(self) -> dict:
         build_mirror(self.upstream, (OLLAMA_VERSION,), CLAUDE_CODE_VERSION, ("linux-x64",))
+        self.inotify_instances = ensure_inotify_instances(max(self.args.counts))
         self.wan.up([self.args.subnet])
         rows = []
         try:
             for count in self.args.counts:
                 rows.append(self.toolkit(count, mirror=True))
-                rows.append(self.naive(count))
-                if self.args.ansible:
+                if count in self.args.naive_counts:
+                    rows.append(self.naive(count))
+                if self.args.ansible and count in self.args.ansible_counts:
                     rows.append(self.ansible(count))
             if self.args.direct:
-                rows.append(self.toolkit(max(self.args.counts), mirror=False))
+                rows.append(self.toolkit(self.args.direct_count or max(self.args.counts), mirror=False))
         finally:
             self.wan.down()
         return {"machine": machine(), "setup": self.setup(), "rows": rows, "ratios": summarize(rows)}
@@ -359,6 +390,11 @@ class Bench:
     def setup(self) -> dict:
         return {
             "counts": self.args.counts,
+            "naive_counts": [n for n in self.args.counts if n in self.args.naive_counts],
+            "ansible_counts": [n for n in self.args.counts if n in self.args.ansible_counts]
+            if self.args.ansible
+            else [],
+            "inotify_max_user_instances": self.inotify_instances,
             "wan_rate": self.args.rate,
             "wan_latency_ms": self.args.latency_ms,
             "ollama_version": OLLAMA_VERSION,
@@ -371,6 +407,50 @@ class Bench:
                 if p.is_file() and not p.name.startswith(".")
             ),
         }
+
+
+def ensure_inotify_instances(hosts: int, per_host: int = 8, spare: int = 128) -> int:
+    """Each lab host's systemd (pid 1, journald, logind...) holds inotify instances, all root's: with the kernel's
+    default of 128 per user, a fleet of about 28 hosts fails to boot (`exited while booting`). Raised, never
+    lowered; returns the limit in effect."""
+    limit = Path("/proc/sys/fs/inotify/max_user_instances")
+    current = int(limit.read_text())
+    wanted = hosts * per_host + spare
+    if current < wanted:
+        set_sysctl("fs/inotify/max_user_instances", str(wanted))
+        return wanted
+    return current
+
+
+def trips_per_host(per_host: dict, count: int) -> float | None:
+    """Mean commands + file transfers per host from bench/pyinfra_counted.py's counts."""
+    if not per_host:
+        return None
+    return sum(c["commands"] + c["transfers"] for c in per_host.values()) / count
+
+
+def controller_cost(count: int, cold: Measured, warm: Measured, cold_trips, warm_trips) -> dict:
+    """The control machine's side of a row: CPU per host, peak memory, round trips per host (bench/measure.py)."""
+    return {
+        "cpu_s_cold": round(cold.cpu_seconds, 2),
+        "cpu_s_warm": round(warm.cpu_seconds, 2),
+        "cpu_s_per_host_cold": round(cold.cpu_seconds / count, 3),
+        "cpu_s_per_host_warm": round(warm.cpu_seconds / count, 3),
+        "max_rss_mb": round(max(cold.max_rss_bytes, warm.max_rss_bytes) / 1e6, 1),
+        "tree_rss_mb": round(max(cold.tree_rss_bytes, warm.tree_rss_bytes) / 1e6, 1),
+        "round_trips_per_host_cold": None if cold_trips is None else round(cold_trips, 1),
+        "round_trips_per_host_warm": None if warm_trips is None else round(warm_trips, 1),
+    }
+
+
+def format_cost(cost: dict) -> str:
+    if not cost:
+        return ""
+    return (
+        f"CPU/host {cost['cpu_s_per_host_cold']}s cold {cost['cpu_s_per_host_warm']}s re-run, "
+        f"RSS {cost['tree_rss_mb']} MB, round trips/host {cost['round_trips_per_host_cold']} cold "
+        f"{cost['round_trips_per_host_warm']} re-run"
+    )
 
 
 def machine() -> dict:
@@ -387,13 +467,36 @@ def machine() -> dict:
     }
 
 
+def counts(text: str) -> list[int]:
+    return [int(n) for n in text.split(",")]
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[1])
     parser.add_argument(
         "--counts",
-        type=lambda text: [int(n) for n in text.split(",")],
-        default=[1, 2, 4],
-        help="fleet sizes N (default 1,2,4)",
+        type=counts,
+        default=[1, 4, 16, 32],
+        help="fleet sizes N for the toolkit (default 1,4,16,32)",
+    )
+    parser.add_argument(
+        "--naive-counts",
+        type=counts,
+        default=[1],
+        help="the N of --counts the naive baseline runs at (default 1: it goes host after host, so its time is "
+        "N times one host's, and N=16 alone would take six minutes)",
+    )
+    parser.add_argument(
+        "--ansible-counts",
+        type=counts,
+        default=[4, 16],
+        help="the N of --counts Ansible runs at (default 4,16: the goals' N; N=32 would take the run past 15 min)",
+    )
+    parser.add_argument(
+        "--direct-count",
+        type=int,
+        default=4,
+        help="N of the toolkit-without-mirror run (default 4; 0: the largest N)",
     )
     parser.add_argument("--rate", default="100mbit", help="WAN rate, tc syntax (default %(default)s)")
     parser.add_argument("--latency-ms", type=int, default=40, help="WAN round trip per request (default 40)")
@@ -413,7 +516,12 @@ def parse_args(argv):
         "--no-direct",
         dest="direct",
         action="store_false",
-        help="skip the toolkit-without-mirror run at the largest N",
+        help="skip the toolkit-without-mirror run",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="after the toolkit's measured re-run, run it once more under cProfile: DIR/rerun-<N>.prof",
     )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--lab", default="bench")
