@@ -207,13 +207,21 @@ def test_ollama_app_starts_at_login_with_its_stores_context_and_reaps_a_foreign_
     dev(lab, f"launchctl bootout user/{UID}/com.example.foreign")
 
 
-def test_a_reboot_logs_everyone_out(mac):
+def test_a_reboot_logs_everyone_out_and_loads_the_launch_daemons(mac):
     launchd.console_login(mac, HOST, "dev")
     assert launchd.console_user(mac, HOST) == "dev"
+    daemon = ('<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict>'
+              "<key>Label</key><string>com.example.daemon</string>"
+              "<key>ProgramArguments</key><array><string>/bin/sleep</string><string>600</string></array>"
+              "<key>RunAtLoad</key><true/></dict></plist>\n")
+    mac.ssh(HOST, f"printf %s {shlex.quote(daemon)} > /Library/LaunchDaemons/com.example.daemon.plist", check=True)
     mac.restart_host(HOST)
     assert launchd.console_user(mac, HOST) is None
     assert mac.ssh(HOST, f"launchctl print gui/{UID}").returncode != 0
     assert mac.ssh(HOST, "systemctl is-active lab-launchd").stdout.strip() == "active"
+    printed = mac.ssh(HOST, "launchctl print system/com.example.daemon")
+    assert printed.returncode == 0 and "\tstate = running" in printed.stdout and "\tusername = root" in printed.stdout
+    mac.ssh(HOST, "launchctl bootout system/com.example.daemon; rm /Library/LaunchDaemons/com.example.daemon.plist")
 
 
 def test_open_starts_the_app_only_in_a_gui_session_and_osascript_quits_it(logged_out):

@@ -358,3 +358,14 @@ def test_list_shows_the_callers_session_domain(lc, tmp_path, capsys):
     code, out = run(lc, "list", "com.example.agent", caller=USER.pw_uid, capsys=capsys)
     assert code == 0 and '\t"PID" = 4242;' in out.out and '\t"Label" = "com.example.agent";' in out.out
     assert run(lc, "list", "com.example.none", caller=USER.pw_uid, capsys=capsys)[0] == 113
+
+
+def test_launch_daemons_load_into_the_system_domain_at_boot(lc, tmp_path):
+    daemons = tmp_path / "LaunchDaemons"
+    daemons.mkdir()
+    agent(daemons, "com.example.daemon", UserName=USER.pw_name)
+    lc.load_daemons(lambda m: None, daemons)
+    record = lc.load_record(lc.Domain("system", 0), "com.example.daemon")
+    assert record["user"] == USER.pw_name and record["environment"]["HOME"] == USER.pw_dir
+    lc.load_daemons(lambda m: None, daemons)  # already loaded: unchanged
+    assert lc.loaded_labels(lc.Domain("system", 0)) == ["com.example.daemon"]
