@@ -33,19 +33,19 @@ ALL_PASS = dict.fromkeys(range(1, 10), "pass")
 
 
 def deploy(lab, report_dir: Path, deploy_file: str = "deploys/ollama_claude.py", user: str | None = None,
-           **data) -> PyinfraRun:
+           limit: tuple[str, ...] = ("--limit", MAC), **data) -> PyinfraRun:
     """The real pyinfra CLI against the lab inventory, limited to the Mac (connected as dev unless ``user``)."""
     options = [arg for key, value in {"verify_report_dir": str(report_dir), **data}.items()
                for arg in ("--data", f"{key}={json.dumps(value)}")]
     env = {**lab.pyinfra_env(), **({USER_ENV: user} if user else {})}
-    done = subprocess.run([str(PYINFRA), "-y", "--limit", MAC, *options, "inventories/lab.py", deploy_file],
+    done = subprocess.run([str(PYINFRA), "-y", *limit, *options, "inventories/lab.py", deploy_file],
                           cwd=REPO, env=env, text=True, capture_output=True, timeout=900, check=False)
     return PyinfraRun(done.returncode, done.stdout, done.stderr)
 
 
-def statuses(report_dir: Path) -> dict[int, str]:
+def statuses(report_dir: Path, user: str = USER, host: str = MAC) -> dict[int, str]:
     report = json.loads((report_dir / "verify.json").read_text())
-    return {r["item"]: r["status"] for r in report["records"] if r["host"] == MAC and r["user"] == USER}
+    return {r["item"]: r["status"] for r in report["records"] if r["host"] == host and r["user"] == user}
 
 
 def on_mac(lab, command: str, user: str = "root") -> str:
@@ -77,11 +77,13 @@ def test_the_host_is_mac_shaped_where_the_old_path_broke(mac):
 
 
 def test_laptop_user_deploys_green_at_the_login_window_and_again_with_no_changes(mac, tmp_path):
-    """Nobody at the GUI (gui/501 absent): the agent loads in the background domain, as dev, with its env."""
+    """Nobody at the GUI (gui/501 absent): the agent loads in the background domain, as dev, with its env; the
+    fleet's Linux GPU box (reached as root) in the same run."""
     lab_launchd.console_logout(mac, MAC)
-    run = deploy(mac, tmp_path)
+    run = deploy(mac, tmp_path, limit=())
     assert run.rc == 0, run
     assert statuses(tmp_path) == ALL_PASS, run
+    assert statuses(tmp_path, host="gpu1") == ALL_PASS, run
     assert agent_domains(mac) == ["user/501"]
     assert on_mac(mac, f"stat -f %Su {PLIST} {HOME}/.claude/settings.json {HOME}/.zshenv").split() == [USER] * 3
     assert "ollama-claude" in on_mac(mac, f"cat {HOME}/.zshenv")  # zsh, the account's shell, not bash's files
@@ -134,6 +136,14 @@ def test_root_configures_the_console_user_as_mdm_tools_do(mac, tmp_path):
     assert agent_domains(mac) and on_mac(mac, f"stat -f %Su {PLIST}").strip() == USER
 
 
+def test_a_second_laptop_user_is_configured_and_tested_through_sudo(mac, tmp_path):
+    """Connected as dev, ada's files and her edit test need sudo (su would ask for her password)."""
+    run = deploy(mac, tmp_path, claude_users=[USER, "ada"], ollama_macos_app="stop")
+    assert run.rc == 0, run
+    assert statuses(tmp_path, "ada") == ALL_PASS, run
+    assert on_mac(mac, "stat -f %Su /Users/ada/.claude/settings.json /Users/ada/.zshenv").split() == ["ada"] * 2
+
+
 def test_the_laptops_user_runs_it_at_local_with_sudo_for_the_system_parts_only(mac, tmp_path_factory):
     """`pyinfra @local deploys/ollama_claude.py` by the laptop's user, no --sudo: the documented one-developer way."""
     project = f"{HOME}/ollama-claude"
@@ -154,10 +164,12 @@ def test_the_laptops_user_runs_it_at_local_with_sudo_for_the_system_parts_only(m
 
 
 def test_uninstall_restores_the_laptop(mac, tmp_path):
-    run = deploy(mac, tmp_path, "deploys/uninstall.py", uninstall_scope="everything", ollama_macos_app="stop")
+    run = deploy(mac, tmp_path, "deploys/uninstall.py", uninstall_scope="everything", ollama_macos_app="stop",
+                 uninstall_remove_models=True)
     assert run.rc == 0, run
     assert agent_domains(mac) == []
     assert mac.ssh(MAC, f"test -e {PLIST} || test -e /usr/local/bin/ollama || test -e /usr/local/bin/claude")\
         .returncode != 0
     assert "ollama-claude" not in on_mac(mac, f"cat {HOME}/.zshenv 2>/dev/null || true")
-    assert mac.ssh(MAC, f"test -d {HOME}/.ollama/models").returncode == 0  # models stay unless asked
+    # uninstall_remove_models: the laptop user's own store (the server ran as dev), not the Linux service user's
+    assert mac.ssh(MAC, f"test -d {HOME}/.ollama/models").returncode != 0
