@@ -8,6 +8,8 @@ process tree, measured from outside so every approach is measured the same way.
 - peak RSS, sampled from /proc every 0.2 s: the tool's own process's high-water mark (VmHWM: exact, as it is
   the kernel's peak since exec), and the peak of the summed RSS of its whole tree (Ansible's forks are separate
   processes). Not ru_maxrss: on Linux it also holds the memory of the forked copy of the bench itself before exec.
+- the lab hosts' own CPU (user + sys) while the tool ran: each host's cgroup (cgroup v2 `cpu.stat`), summed; with
+  the hosts on the same cores as the control machine, this is what the wall time of a cold run is made of.
 - round trips of the tools that use OpenSSH: a directory of `ssh`/`sftp`/`scp` shims put first on PATH, each
   appending a line to a log before running the real client.
 """
@@ -165,3 +167,27 @@ def openssh_shims(directory: Path, log: Path) -> dict[str, str]:
 
 def openssh_runs(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.is_file() else 0
+
+
+def cgroup_cpu_seconds(cgroups: list[Path]) -> float | None:
+    """CPU seconds (user + sys) used so far in the first of the cgroups that has a v2 `cpu.stat`; None if none has."""
+    for cgroup in cgroups:
+        try:
+            stat = (cgroup / "cpu.stat").read_text()
+        except OSError:
+            continue
+        for line in stat.splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    return None
+
+
+def hosts_cpu_seconds(host_cgroups: list[list[Path]]) -> float | None:
+    """Summed cgroup_cpu_seconds of the lab hosts (each host's list of cgroups); None if any cannot be read."""
+    total = 0.0
+    for cgroups in host_cgroups:
+        used = cgroup_cpu_seconds(cgroups)
+        if used is None:
+            return None
+        total += used
+    return total

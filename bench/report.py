@@ -48,6 +48,12 @@ def summarize(rows: list[dict]) -> dict:
                 "cpu_share_warm": ratio(ours["cpu_s_warm"], ours["warm_s"]),
                 "peak_rss_mb": ours["tree_rss_mb"],
             }
+            if ours.get("hosts_cpu_s_cold") is not None:
+                # the hosts share the control machine's cores: how the cold run's CPU splits between them
+                ratios["controller"][n]["hosts_cpu_s_cold"] = ours["hosts_cpu_s_cold"]
+                ratios["controller"][n]["controller_share_of_cpu_cold"] = ratio(
+                    ours["cpu_s_cold"], ours["cpu_s_cold"] + ours["hosts_cpu_s_cold"]
+                )
         for baseline in BASELINES:
             if (baseline, n) in by:
                 theirs = by[baseline, n]
@@ -139,6 +145,8 @@ def write_table(results: dict, path: Path) -> str:
     line("controller CPU / wall time, cold", controller, "cpu_share_cold")
     line("controller CPU / wall time, re-run", controller, "cpu_share_warm")
     line("peak controller RSS MB", controller, "peak_rss_mb")
+    line("lab hosts' CPU s, cold (all hosts)", controller, "hosts_cpu_s_cold")
+    line("controller / (controller + hosts) CPU, cold", controller, "controller_share_of_cpu_cold")
     fit = ratios.get("controller_fit")
     if fit:
         lines += [

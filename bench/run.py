@@ -28,9 +28,10 @@ import time
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-from bench.measure import Measured, openssh_runs, openssh_shims, run_measured
+from bench.measure import Measured, hosts_cpu_seconds, openssh_runs, openssh_shims, run_measured
 from bench.report import summarize, write_chart, write_table
 from bench.wan import REPO, Wan
+from ollama_claude.lab import cgroups
 from ollama_claude.lab.fleet import Lab, numbered_hosts
 from ollama_claude.lab.mirror import build_mirror
 from ollama_claude.lab.network import set_sysctl
@@ -86,6 +87,10 @@ class Bench:
             yield lab
         finally:
             lab.down(log=quiet)
+
+    def hosts_cpu(self, lab: Lab) -> float | None:
+        """CPU seconds the lab's hosts have used since they booted (their cgroups), None where not readable."""
+        return hosts_cpu_seconds([cgroups.host_cgroups(host.netns) for host in lab.require_state().hosts])
 
     def wan_bytes(self) -> int:
         return sum(self.wan.bytes_sent().values())
@@ -169,13 +174,17 @@ class Bench:
                 ollama_environment=self.server_env(),
                 **({"ollama_models_mirror": base} if mirror else {}),
             )
+            hosts_before = self.hosts_cpu(lab)
             cold_run, first, cold_trips = self.pyinfra(lab)
+            hosts_cold = self.hosts_cpu(lab)
             cold = time.monotonic() - started
             if first.rc != 0:
                 print(first, file=sys.stderr)
             ok = first.rc == 0 and self.end_state(lab)
             cold_bytes = self.wan_bytes()
+            hosts_end_state = self.hosts_cpu(lab)
             warm_run, second, warm_trips = self.pyinfra(lab)
+            hosts_warm = self.hosts_cpu(lab)
             if self.args.profile:
                 self.args.profile.mkdir(parents=True, exist_ok=True)
                 self.pyinfra(lab, self.args.profile / f"rerun-{count}.prof")
@@ -196,6 +205,7 @@ class Bench:
                     trips_per_host(cold_trips, count),
                     trips_per_host(warm_trips, count),
                 ),
+                **hosts_cost(hosts_before, hosts_cold, hosts_warm, hosts_end_state),
             )
 
     def serve_synced_mirror(self, lab: Lab) -> str:
@@ -300,10 +310,14 @@ class Bench:
     def ansible(self, count: int) -> dict:
         with self.fresh_lab(count) as lab:
             cold_trips, warm_trips = self.work / "ansible-ssh-cold.log", self.work / "ansible-ssh-warm.log"
+            hosts_before = self.hosts_cpu(lab)
             first = self.ansible_pass(lab, cold_trips)
+            hosts_cold = self.hosts_cpu(lab)
             ok = first.returncode == 0 and self.end_state(lab)
             cold_bytes = self.wan_bytes()
+            hosts_end_state = self.hosts_cpu(lab)
             second = self.ansible_pass(lab, warm_trips)
+            hosts_warm = self.hosts_cpu(lab)
             changed = sum(int(n) for n in re.findall(r"\bchanged=(\d+)", second.stdout))
             errors = sum(
                 int(n) for n in re.findall(r"\b(?:failed|unreachable)=(\d+)", first.stdout + second.stdout)
@@ -324,6 +338,7 @@ class Bench:
                 **controller_cost(
                     count, first, second, openssh_runs(cold_trips) / count, openssh_runs(warm_trips) / count
                 ),
+                **hosts_cost(hosts_before, hosts_cold, hosts_warm, hosts_end_state),
             )
 
     def ansible_pass(self, lab: Lab, trips: Path) -> Measured:
@@ -443,6 +458,15 @@ def controller_cost(count: int, cold: Measured, warm: Measured, cold_trips, warm
         "tree_rss_mb": round(max(cold.tree_rss_bytes, warm.tree_rss_bytes) / 1e6, 1),
         "round_trips_per_host_cold": None if cold_trips is None else round(cold_trips, 1),
         "round_trips_per_host_warm": None if warm_trips is None else round(warm_trips, 1),
+    }
+
+
+def hosts_cost(before, after_cold, after_warm, before_warm) -> dict:
+    """The lab hosts' CPU seconds during the cold run and the re-run (None where the cgroups were not readable)."""
+    known = None not in (before, after_cold, after_warm, before_warm)
+    return {
+        "hosts_cpu_s_cold": round(after_cold - before, 1) if known else None,
+        "hosts_cpu_s_warm": round(after_warm - before_warm, 1) if known else None,
     }
 
 

@@ -9,10 +9,18 @@ import sys
 
 import pytest
 
-from bench.measure import high_water, openssh_runs, openssh_shims, run_measured, tree_rss
+from bench.measure import (
+    cgroup_cpu_seconds,
+    high_water,
+    hosts_cpu_seconds,
+    openssh_runs,
+    openssh_shims,
+    run_measured,
+    tree_rss,
+)
 from bench.pyinfra_counted import install_counters, new_counts
 from bench.report import line_fit, summarize, write_chart, write_table
-from bench.run import controller_cost, trips_per_host
+from bench.run import controller_cost, hosts_cost, trips_per_host
 
 BURN = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\nprint('done')"
 
@@ -144,6 +152,7 @@ def test_controller_cost_is_per_host_and_keeps_the_larger_peak():
 
 def test_report_shows_round_trips_cpu_and_rss_next_to_the_times(tmp_path):
     cost = controller_cost(16, measured(8.0, 200_000_000), measured(1.6, 200_000_000), 90.0, 7.0)
+    cost.update(hosts_cpu_s_cold=72.0, hosts_cpu_s_warm=3.0)
     rows = [
         row(
             "toolkit+mirror", 1, 20.0, 2.0, **controller_cost(1, measured(1, 1), measured(0.5, 1), 90.0, 7.0)
@@ -171,6 +180,8 @@ def test_report_shows_round_trips_cpu_and_rss_next_to_the_times(tmp_path):
         "cpu_share_cold": 0.2,
         "cpu_share_warm": 0.4,
         "peak_rss_mb": 400.0,
+        "hosts_cpu_s_cold": 72.0,
+        "controller_share_of_cpu_cold": 0.1,
     }
     assert results["ratios"]["P2_rerun"][16]["round_trips_per_host"] == 7.0
     assert results["ratios"]["P4_ours_over_ansible"][16]["time_cold"] == 0.25
@@ -181,6 +192,7 @@ def test_report_shows_round_trips_cpu_and_rss_next_to_the_times(tmp_path):
     assert "| controller CPU s/host re-run (goal <= 0.1) | 0.5 | 0.1 |" in table
     assert "| P4 ours/ansible cold time | - | 0.25 |" in table
     assert "| peak controller RSS MB | 0.0 | 400.0 |" in table
+    assert "| controller / (controller + hosts) CPU, cold | - | 0.1 |" in table
 
 
 def test_line_fit_splits_fixed_and_per_host_cost():
@@ -216,3 +228,17 @@ def test_report_fits_the_controller_cost_and_draws_it(tmp_path):
     pytest.importorskip("matplotlib")
     write_chart(results, tmp_path / "b.png")
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hosts_cpu_comes_from_each_hosts_cgroup(tmp_path):
+    one, two, v1 = tmp_path / "unified" / "one", tmp_path / "unified" / "two", tmp_path / "systemd" / "one"
+    for cgroup, usec in ((one, 1_500_000), (two, 500_000)):
+        cgroup.mkdir(parents=True)
+        (cgroup / "cpu.stat").write_text(f"usage_usec {usec}\nuser_usec 1\nsystem_usec 2\n")
+    v1.mkdir(parents=True)  # the named v1 hierarchy has no cpu.stat: the next one is read
+    assert cgroup_cpu_seconds([v1, one]) == 1.5
+    assert cgroup_cpu_seconds([v1]) is None
+    assert hosts_cpu_seconds([[v1, one], [two]]) == 2.0
+    assert hosts_cpu_seconds([[v1, one], [v1]]) is None
+    assert hosts_cost(10.0, 40.0, 45.5, 41.0) == {"hosts_cpu_s_cold": 30.0, "hosts_cpu_s_warm": 4.5}
+    assert hosts_cost(None, 40.0, 45.5, 41.0) == {"hosts_cpu_s_cold": None, "hosts_cpu_s_warm": None}
