@@ -311,6 +311,8 @@ class EditTest(FactBase[EditTestResult]):
     script, so it never shows in a process list.
     """
 
+    prefetch = False  # side effects and a secret: never batched by ollama_claude.factcache, always run live
+
     @staticmethod
     def default() -> EditTestResult:
         return EditTestResult(False, 1, None, "the edit test did not run", None)

@@ -1,0 +1,420 @@
+"""
+Fact prefetch, "record then replay": fewer SSH round trips per host on a re-run.
+
+pyinfra 3 does not cache facts: every ``host.get_fact`` is one command on the host, and a deploy reads each fact
+twice (once to plan, once when it executes). This module records which facts a deploy asked of a host (the fact
+class, its arguments and the connector arguments it ran with: sudo, su, shell, env...) in a small file on the
+control machine, never their values. The next run of that deploy on that host starts by running every recorded
+fact in one batched shell command per distinct set of connector arguments, each sub-command between markers and
+with its own exit status; later ``host.get_fact`` calls whose command and connector arguments match are answered
+from that snapshot. The answer goes through pyinfra's own ``get_fact`` (preconditions, the missing-command
+marker of ``requires_command``, failing status -> ``default()``, ``process()``, logging): only the host's
+``run_shell_command`` is answered from the batch's output for that command, so a served fact is exactly what a
+live one would have been at the start of the run.
+
+Freshness: the snapshot holds this run's values, read at its start, and is dropped for the rest of the run as
+soon as anything may have changed the host: any command other than a fact runs on the host or a file is
+uploaded to it (that is how every operation changes a host), an operation pyinfra's change detection expects to
+change something starts, or the previous operation executed commands. A fact class with
+``prefetch = False`` (side effects, secrets, e.g. the edit test) always runs live, and after it the snapshot is
+refreshed (one batched command again) before it answers anything else.
+
+The one seam: ``prefetch_facts()`` (called at the top of a deploy file) wraps this host object's ``get_fact``,
+``run_shell_command`` and ``put_file`` in instance attributes, and registers a pyinfra state callback handler; nothing in pyinfra
+itself is patched. ``OLLAMA_CLAUDE_FACT_PREFETCH=0`` turns it off; ``OLLAMA_CLAUDE_FACT_CACHE`` is the directory
+of the record files (default ``$XDG_CACHE_HOME/ollama-claude/facts``, else ``~/.cache/ollama-claude/facts``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import tempfile
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyinfra import logger
+from pyinfra.api import StringCommand
+from pyinfra.api.facts import ShortFactBase
+from pyinfra.api.state import BaseStateCallback
+from pyinfra.connectors.util import CommandOutput, OutputLine
+from pyinfra.context import ctx_host, ctx_state
+
+SWITCH = "OLLAMA_CLAUDE_FACT_PREFETCH"
+CACHE_DIR = "OLLAMA_CLAUDE_FACT_CACHE"
+RECORD_VERSION = 1
+# A recorded fact not asked for this many runs in a row is forgotten (a dry run or a failed run asks fewer).
+FORGET_AFTER_RUNS = 3
+
+BEGIN, END = "#ocf-begin ", "#ocf-end "
+# Connector arguments never written to a record: secrets, and values that are not data.
+_UNRECORDED = re.compile(r"password|_stdin|_retry_until")
+# Facts run with these are never batched: a pty merges stderr into stdout, stdin is the fact's own.
+_UNBATCHABLE = ("_get_pty", "_stdin")
+
+
+def enabled() -> bool:
+    return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def cache_dir() -> Path:
+    if os.environ.get(CACHE_DIR):
+        return Path(os.environ[CACHE_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ollama-claude" / "facts"
+
+
+def record_path(deploy: str, host_name: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.@-]", "_", host_name)
+    return cache_dir() / re.sub(r"[^A-Za-z0-9_.-]", "_", deploy) / f"{safe}.json"
+
+
+# -- encoding of fact arguments (data only: anything else is not recorded) ---------------------------------
+
+
+class Unrecordable(TypeError):
+    pass
+
+
+def encode(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(item) for item in value]}
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value) and "__tuple__" not in value:
+        return {key: encode(item) for key, item in value.items()}
+    raise Unrecordable(type(value).__name__)
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return [decode(item) for item in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tuple__"}:
+            return tuple(decode(item) for item in value["__tuple__"])
+        return {key: decode(item) for key, item in value.items()}
+    return value
+
+
+def fact_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def load_fact(path: str) -> type | None:
+    module, _, name = path.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return None
+    return found if isinstance(found, type) else None
+
+
+def prefetchable(cls: type) -> bool:
+    """False for a fact class that opts out (``prefetch = False``): side effects or secrets, always live."""
+    return bool(getattr(cls, "prefetch", True))
+
+
+def make_entry(cls: type, args: tuple, kwargs: dict, connector: dict) -> dict | None:
+    """What the record keeps of one fact request, or None when it cannot be kept (opt-out, not plain data)."""
+    if not prefetchable(cls):
+        return None
+    try:
+        return {
+            "fact": fact_path(cls),
+            "args": encode(list(args)),
+            # Global arguments given to get_fact show up in the connector arguments it ran with.
+            "kwargs": encode({key: value for key, value in kwargs.items() if not key.startswith("_")}),
+            "connector": encode(
+                {key: value for key, value in connector.items() if not _UNRECORDED.search(key)}),
+        }
+    except Unrecordable:
+        return None
+
+
+def entry_key(entry: dict) -> str:
+    return json.dumps({key: entry[key] for key in ("fact", "args", "kwargs", "connector")}, sort_keys=True)
+
+
+def load_record(path: Path) -> dict[str, dict]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
+        return {}
+    return {entry_key(entry): entry for entry in data.get("facts", []) if isinstance(entry, dict)
+            and {"fact", "args", "kwargs", "connector"} <= set(entry)}
+
+
+def merge_record(previous: dict[str, dict], asked: dict[str, dict]) -> list[dict]:
+    """This run's requests (age 0) and earlier ones not asked this run, one run older; old ones are forgotten."""
+    merged = {key: {**entry, "age": 0} for key, entry in asked.items()}
+    for key, entry in previous.items():
+        age = int(entry.get("age", 0)) + 1
+        if key not in merged and age < FORGET_AFTER_RUNS:
+            merged[key] = {**entry, "age": age}
+    return list(merged.values())
+
+
+def save_record(path: Path, entries: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"version": RECORD_VERSION, "facts": entries}, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+# -- the batched command and its output ------------------------------------------------------------------
+
+
+def command_text(command: Any) -> str:
+    return command.get_raw_value() if isinstance(command, StringCommand) else str(command)
+
+
+def connector_arguments(kwargs: dict) -> dict:
+    """The connector arguments of a run_shell_command call (pyinfra's all start with _; not print_output)."""
+    return {key: value for key, value in kwargs.items() if key.startswith("_")}
+
+
+def connector_key(kwargs: dict) -> str:
+    return json.dumps(sorted(kwargs.items()), default=repr)
+
+
+def command_key(command: Any, kwargs: dict) -> str:
+    return f"{command_text(command)}\0{connector_key(kwargs)}"
+
+
+def batch_command(commands: list[Any]) -> StringCommand:
+    """
+    One shell script running each command in a subshell, in order: stdout and stderr to temporary files, then
+    printed with an ``o``/``e`` prefix per line between ``#ocf-begin <i>`` and ``#ocf-end <i> <status>``.
+    Every content line starts with o or e, so no output of a fact can look like a marker.
+    """
+    bits: list[Any] = ['_ocf_o=$(mktemp) && _ocf_e=$(mktemp) || exit 97;']
+    for index, command in enumerate(commands):
+        bits += [
+            f"echo '{BEGIN}{index}'; (\n", command, '\n) >"$_ocf_o" 2>"$_ocf_e" </dev/null; _ocf_s=$?;',
+            """awk '{print "o" $0}' "$_ocf_o"; awk '{print "e" $0}' "$_ocf_e";""",
+            f'echo "{END}{index} $_ocf_s";',
+        ]
+    bits.append('rm -f "$_ocf_o" "$_ocf_e"')
+    return StringCommand(*bits, _separator="")
+
+
+def parse_batch(lines: Iterable[str], success_codes: Iterable[int] = (0,)) -> dict[int, tuple[bool, CommandOutput]]:
+    """Each finished sub-command's (status, output) by index; one without its end marker is left out."""
+    codes = set(success_codes)
+    results: dict[int, tuple[bool, CommandOutput]] = {}
+    index: int | None = None
+    out: list[OutputLine] = []
+    for line in lines:
+        if line.startswith(BEGIN):
+            index, out = int(line[len(BEGIN):]), []
+        elif line.startswith(END):
+            done, _, status = line[len(END):].partition(" ")
+            if index is not None and int(done) == index and status.strip().lstrip("-").isdigit():
+                results[index] = (int(status) in codes, CommandOutput(out))
+            index = None
+        elif index is not None and line[:1] in ("o", "e"):
+            out.append(OutputLine("stdout" if line[0] == "o" else "stderr", line[1:]))
+    return results
+
+
+# -- per host ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Fetch:
+    entry: dict | None
+    live: bool
+
+
+class HostPrefetch:
+    """The record, the snapshot and the two wrapped methods of one host."""
+
+    def __init__(self, state, host, path: Path):
+        self.state, self.host, self.path = state, host, path
+        self.previous = load_record(path)
+        self.asked: dict[str, dict] = {}
+        self.snapshot: dict[str, tuple[bool, CommandOutput]] | None = None
+        self.stale = False
+        self.current: _Fetch | None = None
+        self.capture: list[tuple[Any, dict]] | None = None
+        self.get_fact_live: Callable = host.get_fact
+        self.run_live: Callable = host.run_shell_command
+        self.put_file_live: Callable = host.put_file
+        self.commands = 0  # commands this module ran on the host (batches included), for --debug
+
+    def install(self) -> None:
+        self.host.get_fact = self.get_fact
+        self.host.run_shell_command = self.run_shell_command
+        self.host.put_file = self.put_file
+        self.snapshot = self.fetch(list(self.previous.values())) if self.previous else None
+
+    def drop(self, why: str) -> None:
+        if self.snapshot is not None:
+            logger.debug("%sfact snapshot dropped: %s", self.host.print_prefix, why)
+        self.snapshot, self.stale = None, False
+
+    # The host's get_fact, as operations and facts call it.
+    def get_fact(self, cls, *args, **kwargs):
+        if self.capture is not None:
+            return self.get_fact_live(cls, *args, **kwargs)
+        if isinstance(cls, type) and issubclass(cls, ShortFactBase):
+            return cls().process_data(self.get_fact(cls.fact, *args, **kwargs))
+        live = not prefetchable(cls)
+        outer, self.current = self.current, _Fetch(None if live else {"cls": cls, "args": args, "kwargs": kwargs},
+                                                  live)
+        try:
+            return self.get_fact_live(cls, *args, **kwargs)
+        finally:
+            self.current = outer
+            if live and self.snapshot is not None:
+                self.stale = True  # it may have side effects: read everything again before answering
+
+    # The host's run_shell_command: facts and operations both end here.
+    def run_shell_command(self, command, *args, **kwargs):
+        connector = connector_arguments(kwargs)
+        if self.capture is not None:
+            self.capture.append((command, connector))
+            return True, CommandOutput([])
+        fetch = self.current
+        if fetch is None:
+            self.drop("a command that is not a fact runs on the host")
+            return self.run_live(command, *args, **kwargs)
+        if fetch.live:
+            return self.run_live(command, *args, **kwargs)
+        if fetch.entry is not None:
+            self.record(fetch.entry, connector)
+        if self.snapshot is not None and self.stale:
+            self.snapshot = self.fetch(list({**self.previous, **self.asked}.values()))
+            self.stale = False
+        hit = self.snapshot.get(command_key(command, connector)) if self.snapshot is not None else None
+        if hit is not None:
+            return hit
+        return self.run_live(command, *args, **kwargs)
+
+    def put_file(self, *args, **kwargs):
+        self.drop("a file is uploaded to the host")
+        return self.put_file_live(*args, **kwargs)
+
+    def record(self, request: dict, connector: dict) -> None:
+        if any(connector.get(key) for key in _UNBATCHABLE):
+            return
+        entry = make_entry(request["cls"], request["args"], request["kwargs"], connector)
+        if entry is not None:
+            self.asked.setdefault(entry_key(entry), entry)
+
+    # Replay: every recorded fact through pyinfra's own get_fact, commands captured, then run in batches.
+    def fetch(self, entries: list[dict]) -> dict[str, tuple[bool, CommandOutput]]:
+        captured: list[tuple[Any, dict]] = []
+        self.capture = captured
+        print_fact_info, self.state.print_fact_info = self.state.print_fact_info, False
+        try:
+            for entry in entries:
+                cls = load_fact(entry["fact"])
+                if cls is None or not prefetchable(cls):
+                    continue
+                try:
+                    self.get_fact_live(cls, *decode(entry["args"]),
+                                       **{**decode(entry["kwargs"]), **decode(entry["connector"])})
+                except Exception as error:  # noqa: BLE001 - a fact we cannot replay is simply read live
+                    logger.debug("%snot prefetched: %s: %s", self.host.print_prefix, entry["fact"], error)
+        finally:
+            self.capture = None
+            self.state.print_fact_info = print_fact_info
+        groups: dict[str, tuple[dict, dict[str, Any]]] = {}
+        for command, kwargs in captured:
+            if any(kwargs.get(key) for key in _UNBATCHABLE):
+                continue
+            group = groups.setdefault(connector_key(kwargs), (kwargs, {}))
+            group[1].setdefault(command_text(command), command)
+        snapshot: dict[str, tuple[bool, CommandOutput]] = {}
+        for kwargs, commands in groups.values():
+            snapshot.update(self.run_batch(list(commands.values()), kwargs))
+        return snapshot
+
+    def run_batch(self, commands: list[Any], kwargs: dict) -> dict[str, tuple[bool, CommandOutput]]:
+        self.commands += 1
+        try:
+            status, output = self.run_live(batch_command(commands), print_output=self.state.print_fact_output,
+                                           print_input=self.state.print_fact_input, **kwargs)
+        except Exception as error:  # noqa: BLE001 - the facts are then read live, one by one
+            logger.debug("%sfact batch failed: %s", self.host.print_prefix, error)
+            return {}
+        if not status:
+            return {}
+        results = parse_batch(output.stdout_lines, kwargs.get("_success_exit_codes") or (0,))
+        logger.debug("%sprefetched %d of %d facts in one command", self.host.print_prefix, len(results),
+                     len(commands))
+        return {command_key(commands[index], kwargs): result for index, result in results.items()}
+
+    def save(self) -> None:
+        try:
+            save_record(self.path, merge_record(self.previous, self.asked))
+        except OSError as error:
+            logger.warning(f"{self.host.print_prefix}could not save the fact record {self.path}: {error}")
+
+
+class _Invalidate(BaseStateCallback):
+    """pyinfra's own hooks: an operation that will change (or did run commands on) a host drops its snapshot."""
+
+    def __init__(self) -> None:
+        self.last_op: dict[Any, str] = {}
+
+    def operation_host_start(self, state, host, op_hash):
+        prefetch = _HOSTS.get(host)
+        if prefetch is None:
+            return
+        previous = self.last_op.get(host)
+        self.last_op[host] = op_hash
+        if previous is not None and _op_meta(state, host, previous) is not None \
+                and _op_meta(state, host, previous).executed:
+            prefetch.drop("the previous operation executed commands")
+        # What pyinfra's change detection predicted (None with `-y`, which skips it: then the commands tell).
+        if getattr(_op_meta(state, host, op_hash), "_maybe_is_change", None) is True:
+            prefetch.drop("an operation that changes the host starts")
+
+    def host_disconnect(self, state, host):
+        prefetch = _HOSTS.get(host)
+        if prefetch is not None:
+            prefetch.save()
+
+
+def _op_meta(state, host, op_hash):
+    data = state.ops.get(host, {}).get(op_hash)
+    return data.operation_meta if data is not None else None
+
+
+_HOSTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prefetch_facts(deploy: str, state=None, host=None) -> HostPrefetch | None:
+    """
+    Call at the top of a deploy file (once per host, pyinfra runs the file per host): replay this deploy's
+    recorded facts for this host in one batch, record what it asks this run. Does nothing when switched off
+    (``OLLAMA_CLAUDE_FACT_PREFETCH=0``) or when already installed on this host.
+    """
+    if not enabled():
+        return None
+    state = state or ctx_state.get()
+    host = host or ctx_host.get()
+    if host in _HOSTS:
+        return _HOSTS[host]
+    if state not in _STATES:
+        _STATES[state] = _Invalidate()
+        state.add_callback_handler(_STATES[state])
+    prefetch = HostPrefetch(state, host, record_path(deploy, host.name))
+    _HOSTS[host] = prefetch
+    prefetch.install()
+    return prefetch
