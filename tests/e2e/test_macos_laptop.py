@@ -94,6 +94,14 @@ def test_laptop_user_deploys_green_at_the_login_window_and_again_with_no_changes
     assert again.rc == 0 and again.changes == 0, again
 
 
+def test_an_allowlist_that_macos_cannot_enforce_fails_the_host_before_any_change(mac, tmp_path):
+    """It was silently left unenforced: the server listened on the LAN for everyone."""
+    plist_before = on_mac(mac, f"cat {PLIST}")
+    run = deploy(mac, tmp_path, ollama_host="0.0.0.0", ollama_allow_lan=True, ollama_allowed_clients=["10.0.0.0/8"])
+    assert run.rc != 0 and "cannot be enforced on macOS" in run.output, run
+    assert on_mac(mac, f"cat {PLIST}") == plist_before
+
+
 def test_a_config_change_while_a_model_is_loaded_restarts_cleanly(mac, tmp_path):
     """bootout returns before the old server has exited; an immediate bootstrap got EIO and left it unloaded."""
     assert "qwen3-coder" in on_mac(mac, "curl -s http://127.0.0.1:11434/api/ps")  # the edit test loaded it
@@ -171,5 +179,7 @@ def test_uninstall_restores_the_laptop(mac, tmp_path):
     assert mac.ssh(MAC, f"test -e {PLIST} || test -e /usr/local/bin/ollama || test -e /usr/local/bin/claude")\
         .returncode != 0
     assert "ollama-claude" not in on_mac(mac, f"cat {HOME}/.zshenv 2>/dev/null || true")
+    # The app's login item (disabled by ollama_macos_app = "stop") is the user's again.
+    assert '"com.ollama.ollama" => disabled' not in on_mac(mac, "launchctl print-disabled gui/501")
     # uninstall_remove_models: the laptop user's own store (the server ran as dev), not the Linux service user's
     assert mac.ssh(MAC, f"test -d {HOME}/.ollama/models").returncode != 0

@@ -14,7 +14,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from ollama_claude.accounts import Account, Accounts, laptop_account, laptop_account_name, with_account
 from ollama_claude.ollama import config, launchd
-from ollama_claude.ollama.launchd_operations import mac_port_is_ours
+from ollama_claude.ollama.launchd_operations import app_login_item_restored, mac_port_is_ours
 from ollama_claude.ollama.operations import service
 from ollama_claude.settings import ClaudeUser, parse_settings
 from ollama_claude.verify.facts import TIMEOUT, as_user
@@ -217,3 +217,10 @@ def test_bootout_covers_both_domains_and_waits_for_the_job_to_go():
     assert command.startswith("launchctl bootout gui/501/com.ollama-claude.ollama 2>/dev/null; "
                               "launchctl bootout user/501/com.ollama-claude.ollama 2>/dev/null; ")
     assert "while { launchctl print gui/501/com.ollama-claude.ollama >/dev/null 2>&1 || " in command
+
+
+def test_uninstall_gives_the_app_its_login_item_back():
+    stopped = port_facts(apps=["/Applications/Ollama.app"], app_disabled=True)
+    assert run_operation(app_login_item_restored, stopped, account=DEV, port=11434)[0] == [
+        "launchctl enable gui/501/com.ollama.ollama"]
+    assert run_operation(app_login_item_restored, port_facts(app_disabled=True), account=DEV, port=11434)[0] == []

@@ -67,3 +67,19 @@ def mac_port_is_ours(account: Account, port: int, app: str = "fail") -> Iterator
         yield (f"kill {pids} 2>/dev/null; n=0; while kill -0 {pids} 2>/dev/null; do n=$((n + 1)); "
                f"[ $n -le 30 ] || {{ {fail(f'{APP_PROCESS} (pid {pids}) did not quit within 30 s')}; }}; sleep 1; "
                "done; true")
+
+
+@operation()
+def app_login_item_restored(account: Account, port: int) -> Iterator[str]:
+    """
+    Uninstall: give Ollama.app its login item back (``ollama_macos_app = "stop"`` disabled it), so the app starts
+    at the next login as it did before the toolkit; nothing when the app is gone or its login item is enabled.
+
+    + account: the laptop account
+    + port: ``ollama_port`` (the fact reads the port's listeners too)
+    """
+    mac = host.get_fact(MacServer, uid=account.uid, home=account.home, port=port)
+    if not (mac["apps"] and mac["app_disabled"]):
+        host.noop("Ollama.app's login item is not disabled")
+        return
+    yield f"launchctl enable gui/{account.uid}/{APP_LABEL}"

@@ -29,6 +29,7 @@ from ..ollama.config import (
 from ..ollama.deploy import remove_allowlist
 from ..ollama.dropin import legacy_drop_in_removed
 from ..ollama.facts import BIN_LINK, INSTALL_ROOT
+from ..ollama.launchd_operations import app_login_item_restored
 from ..ollama.operations import UNIT
 from ..privilege import system_privilege, user_privilege
 from ..rollout.hoststate import record_removed
@@ -115,6 +116,8 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
         models = settings.ollama_models_dir or f"{account.home}/.ollama/models"
         file_removed(name="Remove the Ollama LaunchAgent", path=launchd.plist_path(account),
                      before=launchd.bootout_command(account), **user_privilege(account.name))
+        app_login_item_restored(name="Ollama.app's login item enabled again", account=account,
+                                port=settings.ollama_port, **user_privilege(account.name))
     else:
         units = our_units()
         if host.get_fact(FileContents, path=UNIT_PATH) in [unit.splitlines() for unit in units]:
