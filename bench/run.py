@@ -31,6 +31,7 @@ from pathlib import Path
 from bench.measure import Measured, hosts_cpu_seconds, openssh_runs, openssh_shims, run_measured
 from bench.report import summarize, write_chart, write_table
 from bench.wan import REPO, Wan
+from ollama_claude.factcache import CACHE_DIR
 from ollama_claude.lab import cgroups
 from ollama_claude.lab.fleet import Lab, numbered_hosts
 from ollama_claude.lab.mirror import build_mirror
@@ -63,6 +64,9 @@ class Bench:
         self.args = args
         self.work = REPO / ".lab" / f"{args.lab}-work"
         self.upstream = self.work / "upstream"
+        self.fact_cache = (
+            self.work / "fact-cache"
+        )  # the deploy's fact prefetch records (ollama_claude.factcache)
         self.wan = Wan(
             args.wan_netns,
             args.wan_veth,
@@ -78,6 +82,9 @@ class Bench:
     @contextlib.contextmanager
     def fresh_lab(self, count: int):
         self.row_started = time.monotonic()
+        shutil.rmtree(
+            self.fact_cache, ignore_errors=True
+        )  # a fresh fleet: no facts recorded from a run before
         lab = Lab(self.args.lab, self.args.subnet, REPO / ".lab")
         lab.down(log=quiet)
         try:
@@ -111,7 +118,7 @@ class Bench:
                 str(DEPLOY),
             ],
             cwd=REPO,
-            env=lab.pyinfra_env(),
+            env={**lab.pyinfra_env(), CACHE_DIR: str(self.fact_cache)},
             timeout=900,
         )
         per_host = json.loads(counts.read_text()) if counts.is_file() else {}
