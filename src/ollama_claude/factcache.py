@@ -17,7 +17,8 @@ soon as anything may have changed the host: any command other than a fact runs o
 uploaded to it (that is how every operation changes a host), an operation pyinfra's change detection expects to
 change something starts, or the previous operation executed commands. A fact class with
 ``prefetch = False`` (side effects, secrets, e.g. the edit test) always runs live, and after it the snapshot is
-refreshed (one batched command again) before it answers anything else.
+refreshed (one batched command again) before it answers anything else; so does a fact asked with a URL beyond the
+host's loopback (a mirror, a registry), since a recorded one may point where this run no longer goes.
 
 The one seam: ``prefetch_facts()`` (called at the top of a deploy file) wraps this host object's ``get_fact``,
 ``run_shell_command`` and ``put_file`` in instance attributes, and registers a pyinfra state callback handler; nothing in pyinfra
@@ -35,8 +36,10 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyinfra import logger
 from pyinfra.api import StringCommand
@@ -123,9 +126,31 @@ def prefetchable(cls: type) -> bool:
     return bool(getattr(cls, "prefetch", True))
 
 
+def reaches_beyond_the_host(values: Iterable[Any]) -> bool:
+    """
+    A URL argument whose host is not loopback (a release mirror, a registry, another host's Ollama): such a fact
+    is always read live. A recorded one may be stale (the mirror moved, a proxy is now required, another lab's
+    address under the same host name), and a batch would wait out its timeouts for a URL this run never asks.
+    """
+    for value in values:
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            hostname = urlsplit(value).hostname or ""
+            if hostname != "localhost" and not _is_loopback(hostname):
+                return True
+    return False
+
+
+def _is_loopback(hostname: str) -> bool:
+    try:
+        return ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
 def make_entry(cls: type, args: tuple, kwargs: dict, connector: dict) -> dict | None:
-    """What the record keeps of one fact request, or None when it cannot be kept (opt-out, not plain data)."""
-    if not prefetchable(cls):
+    """What the record keeps of one fact request, or None when it cannot be kept (opt-out, not plain data, a
+    remote URL)."""
+    if not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
         return None
     try:
         return {
@@ -322,11 +347,11 @@ class HostPrefetch:
         try:
             for entry in entries:
                 cls = load_fact(entry["fact"])
-                if cls is None or not prefetchable(cls):
+                args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
+                if cls is None or not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
                     continue
                 try:
-                    self.get_fact_live(cls, *decode(entry["args"]),
-                                       **{**decode(entry["kwargs"]), **decode(entry["connector"])})
+                    self.get_fact_live(cls, *args, **{**kwargs, **decode(entry["connector"])})
                 except Exception as error:  # noqa: BLE001 - a fact we cannot replay is simply read live
                     logger.debug("%snot prefetched: %s: %s", self.host.print_prefix, entry["fact"], error)
         finally:

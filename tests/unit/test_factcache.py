@@ -245,3 +245,16 @@ def test_facts_not_asked_for_a_few_runs_are_forgotten():
                 "older": {"fact": "m:G", "args": [], "kwargs": {}, "connector": {}, "age": 0}}
     merged = factcache.merge_record(previous, {"new": {"fact": "m:H", "args": [], "kwargs": {}, "connector": {}}})
     assert sorted((entry["fact"], entry["age"]) for entry in merged) == [("m:G", 1), ("m:H", 0)]
+
+
+def test_facts_asked_with_a_url_beyond_loopback_are_never_recorded():
+    """A mirror or registry URL may be stale next run (another lab's address under the same host name, a mirror
+    that moved, a proxy now required): a batch would wait out its timeouts. Loopback URLs stay prefetchable."""
+    from ollama_claude.factcache import make_entry
+    from ollama_claude.ollama.facts import OllamaReleaseSums, OllamaServerVersion
+
+    remote = make_entry(OllamaReleaseSums, (), {"url": "http://10.213.57.1:8470/v0.32.15/sha256sum.txt"}, {})
+    assert remote is None
+    assert make_entry(OllamaServerVersion, (), {"base_url": "http://127.0.0.1:11434"}, {}) is not None
+    assert make_entry(OllamaServerVersion, (), {"base_url": "http://[::1]:11434"}, {}) is not None
+    assert make_entry(OllamaServerVersion, (), {"base_url": "http://gpu-01.example.internal:11434"}, {}) is None
