@@ -137,12 +137,7 @@ def ensure_macos_rootfs(log=print) -> Path:
         log(f"building the Mac-shaped lab rootfs {target} from {base.name}")
         subprocess.run(["cp", "-a", "--reflink=auto", f"{base}/.", str(building)], check=True)
         userland.customise_macos(building)
-        try:
-            building.rename(target)
-        except OSError:
-            if not (target / "etc" / "os-release").exists():
-                raise
-            log(f"lab rootfs {target} was built meanwhile by another run; using it")
+        publish(building, target, log)
     finally:
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
@@ -199,13 +194,7 @@ def build_debian(target: Path, suite: str, packages: tuple[str, ...], log=print)
             text=True,
         )
         customise(building)
-        try:
-            building.rename(target)
-        except OSError:
-            # Another lab built the same recipe meanwhile (two `up`s at once): theirs is as good as ours.
-            if not (target / "etc" / "os-release").exists():
-                raise
-            log(f"lab rootfs {target} was built meanwhile by another run; using it")
+        publish(building, target, log)
     except subprocess.CalledProcessError as error:
         tail = "\n".join(error.stderr.splitlines()[-10:])
         raise LabError(f"debootstrap failed (see {building}/debootstrap/debootstrap.log):\n{tail}") from None
@@ -213,6 +202,17 @@ def build_debian(target: Path, suite: str, packages: tuple[str, ...], log=print)
         if building.exists():
             shutil.rmtree(building, ignore_errors=True)
     return target
+
+
+def publish(building: Path, target: Path, log=print) -> None:
+    """Move a finished tree into the cache; another lab that built the same recipe meanwhile (two `up`s at once)
+    made one as good as ours."""
+    try:
+        building.rename(target)
+    except OSError:
+        if not (target / "etc" / "os-release").exists():
+            raise
+        log(f"lab rootfs {target} was built meanwhile by another run; using it")
 
 
 def customise(root: Path) -> None:
