@@ -380,7 +380,10 @@ def test_customise_macos_makes_the_mac_userland(tmp_path):
     for tool in ("timeout", "sha256sum", "getent"):
         assert not (root / "usr/bin" / tool).exists()
     assert (root / "usr/bin/shasum").read_text() == "gnu shasum\n"
-    for shim_file in BIN.iterdir():
+    shims = [shim_file for shim_file in BIN.iterdir() if shim_file.is_file()]  # not a test's __pycache__
+    assert {"launchctl", "dscl", "plutil", "uname"} <= {shim_file.name for shim_file in shims}
+    assert not (root / "usr/bin/__pycache__").exists()
+    for shim_file in shims:
         installed = root / "usr/bin" / shim_file.name
         assert installed.read_bytes() == shim_file.read_bytes()
         assert stat.S_IMODE(installed.stat().st_mode) == 0o755

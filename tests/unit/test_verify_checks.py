@@ -146,7 +146,11 @@ def test_edit_test_as_root_keeps_claudes_refusal():
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="runs the command as root")
-def test_edit_test_command_runs_in_a_fresh_directory_and_removes_it(tmp_path: Path):
+@pytest.mark.parametrize("environment", [
+    None,  # an SSH session's: HOME and SHELL set by sshd
+    {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},  # a systemd timer's or a bare CI runner's: no HOME, no SHELL
+], ids=["session-env", "bare-env"])
+def test_edit_test_command_runs_in_a_fresh_directory_and_removes_it(tmp_path: Path, environment):
     """The real shell command with a stand-in `claude` that records what it got: args, env, cwd."""
     fake = tmp_path / "claude"
     fake.write_text(
@@ -158,7 +162,7 @@ def test_edit_test_command_runs_in_a_fresh_directory_and_removes_it(tmp_path: Pa
     fake.chmod(0o755)
     command = EditTest().command(user="root", model="glm-4.7-flash:latest", timeout=20, executable=str(fake))
     run = subprocess.run(["sh", "-c", command.get_raw_value()], capture_output=True, text=True, timeout=60,
-                         check=True)
+                         check=True, env=environment)
     result = EditTest().process(run.stdout.splitlines())
     assert result.passed, run.stdout
     args, retries, workdir = (tmp_path / "seen").read_text().splitlines()
