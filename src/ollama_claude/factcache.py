@@ -28,6 +28,7 @@ of the record files (default ``$XDG_CACHE_HOME/ollama-claude/facts``, else ``~/.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -43,6 +44,7 @@ from urllib.parse import urlsplit
 
 from pyinfra import logger
 from pyinfra.api import StringCommand
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.facts import ShortFactBase
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.util import CommandOutput, OutputLine
@@ -57,6 +59,7 @@ FORGET_AFTER_RUNS = 3
 BEGIN, END = "#ocf-begin ", "#ocf-end "
 # Connector arguments never written to a record: secrets, and values that are not data.
 _UNRECORDED = re.compile(r"password|_stdin|_retry_until")
+_SECRET = re.compile(r"password")
 # Facts run with these are never batched: a pty merges stderr into stdout, stdin is the fact's own.
 _UNBATCHABLE = ("_get_pty", "_stdin")
 
@@ -278,17 +281,33 @@ class HostPrefetch:
         self.run_live: Callable = host.run_shell_command
         self.put_file_live: Callable = host.put_file
         self.commands = 0  # commands this module ran on the host (batches included), for --debug
+        # Values answered since the host last (maybe) changed: a fact asked again is not parsed again.
+        self.values: dict[tuple[type, str], Any] = {}
+        # Each recorded fact's commands as captured once this run: a refresh does not build them again.
+        self.captured: dict[str, list[tuple[Any, dict]]] = {}
 
     def install(self) -> None:
         self.host.get_fact = self.get_fact
         self.host.run_shell_command = self.run_shell_command
         self.host.put_file = self.put_file
-        self.snapshot = self.fetch(list(self.previous.values())) if self.previous else None
+        self.snapshot = self.fetch(self.previous) if self.previous else None
 
     def drop(self, why: str) -> None:
         if self.snapshot is not None:
             logger.debug("%sfact snapshot dropped: %s", self.host.print_prefix, why)
         self.snapshot, self.stale = None, False
+        self.values.clear()
+
+    def value_key(self, cls: type, args: tuple, kwargs: dict) -> tuple[type, str] | None:
+        """What decides a fact's value besides the host: its arguments, the connector arguments given to it and
+        those of the enclosing operation and @deploy (pyinfra's _handle_fact_kwargs and pop_global_arguments);
+        None when they are not plain data."""
+        contexts = (self.host.current_op_global_arguments or {}, self.host.current_deploy_kwargs or {})
+        try:
+            return cls, json.dumps([encode(list(args)), encode(_without_secrets(kwargs)),
+                                    *(encode(_connector_part(context)) for context in contexts)], sort_keys=True)
+        except Unrecordable:
+            return None
 
     # The host's get_fact, as operations and facts call it.
     def get_fact(self, cls, *args, **kwargs):
@@ -297,14 +316,22 @@ class HostPrefetch:
         if isinstance(cls, type) and issubclass(cls, ShortFactBase):
             return cls().process_data(self.get_fact(cls.fact, *args, **kwargs))
         live = not prefetchable(cls)
+        key = None if live else self.value_key(cls, args, kwargs)
+        if key in self.values:
+            return copy.deepcopy(self.values[key])  # a caller may change what it was given
         outer, self.current = self.current, _Fetch(None if live else {"cls": cls, "args": args, "kwargs": kwargs},
                                                   live)
         try:
-            return self.get_fact_live(cls, *args, **kwargs)
+            value = self.get_fact_live(cls, *args, **kwargs)
         finally:
             self.current = outer
-            if live and self.snapshot is not None:
-                self.stale = True  # it may have side effects: read everything again before answering
+            if live:
+                self.values.clear()  # it may have side effects: read everything again before answering
+                if self.snapshot is not None:
+                    self.stale = True
+        if key is not None and self.current is None:
+            self.values[key] = copy.deepcopy(value)
+        return value
 
     # The host's run_shell_command: facts and operations both end here.
     def run_shell_command(self, command, *args, **kwargs):
@@ -321,7 +348,7 @@ class HostPrefetch:
         if fetch.entry is not None:
             self.record(fetch.entry, connector)
         if self.snapshot is not None and self.stale:
-            self.snapshot = self.fetch(list({**self.previous, **self.asked}.values()))
+            self.snapshot = self.fetch({**self.previous, **self.asked})
             self.stale = False
         hit = self.snapshot.get(command_key(command, connector)) if self.snapshot is not None else None
         if hit is not None:
@@ -340,23 +367,13 @@ class HostPrefetch:
             self.asked.setdefault(entry_key(entry), entry)
 
     # Replay: every recorded fact through pyinfra's own get_fact, commands captured, then run in batches.
-    def fetch(self, entries: list[dict]) -> dict[str, tuple[bool, CommandOutput]]:
+    def fetch(self, entries: dict[str, dict]) -> dict[str, tuple[bool, CommandOutput]]:
+        self.values.clear()
         captured: list[tuple[Any, dict]] = []
-        self.capture = captured
-        print_fact_info, self.state.print_fact_info = self.state.print_fact_info, False
-        try:
-            for entry in entries:
-                cls = load_fact(entry["fact"])
-                args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
-                if cls is None or not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
-                    continue
-                try:
-                    self.get_fact_live(cls, *args, **{**kwargs, **decode(entry["connector"])})
-                except Exception as error:  # noqa: BLE001 - a fact we cannot replay is simply read live
-                    logger.debug("%snot prefetched: %s: %s", self.host.print_prefix, entry["fact"], error)
-        finally:
-            self.capture = None
-            self.state.print_fact_info = print_fact_info
+        for key, entry in entries.items():
+            if key not in self.captured:
+                self.captured[key] = self.capture_commands(entry)
+            captured += self.captured[key]
         groups: dict[str, tuple[dict, dict[str, Any]]] = {}
         for command, kwargs in captured:
             if any(kwargs.get(key) for key in _UNBATCHABLE):
@@ -367,6 +384,24 @@ class HostPrefetch:
         for kwargs, commands in groups.values():
             snapshot.update(self.run_batch(list(commands.values()), kwargs))
         return snapshot
+
+    def capture_commands(self, entry: dict) -> list[tuple[Any, dict]]:
+        """The commands (with connector arguments) pyinfra's get_fact would run for a recorded fact, not run."""
+        cls = load_fact(entry["fact"])
+        args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
+        if cls is None or not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
+            return []
+        captured: list[tuple[Any, dict]] = []
+        self.capture = captured
+        print_fact_info, self.state.print_fact_info = self.state.print_fact_info, False
+        try:
+            self.get_fact_live(cls, *args, **{**kwargs, **decode(entry["connector"])})
+        except Exception as error:  # noqa: BLE001 - a fact we cannot replay is simply read live
+            logger.debug("%snot prefetched: %s: %s", self.host.print_prefix, entry["fact"], error)
+        finally:
+            self.capture = None
+            self.state.print_fact_info = print_fact_info
+        return captured
 
     def run_batch(self, commands: list[Any], kwargs: dict) -> dict[str, tuple[bool, CommandOutput]]:
         self.commands += 1
@@ -388,6 +423,14 @@ class HostPrefetch:
             save_record(self.path, merge_record(self.previous, self.asked))
         except OSError as error:
             logger.warning(f"{self.host.print_prefix}could not save the fact record {self.path}: {error}")
+
+
+def _without_secrets(arguments: dict) -> dict:
+    return {key: value for key, value in arguments.items() if not _SECRET.search(key)}
+
+
+def _connector_part(arguments: dict) -> dict:
+    return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments and not _SECRET.search(key)}
 
 
 class _Invalidate(BaseStateCallback):

@@ -149,7 +149,7 @@ def test_parse_leaves_out_a_command_without_its_end_marker():
 
 def test_replay_serves_every_fact_from_one_command_with_the_values_a_live_read_gives(tmp_path):
     data, live_values, live_commands, _ = first_run(tmp_path)
-    assert len(live_commands) == 6  # one round trip per fact (the short fact asks its FactBase)
+    assert len(live_commands) == 5  # one round trip per fact (the short fact's FactBase was just read: not again)
     assert live_values["fails"] == "the default" and live_values["missing"] == ["missing"]
     assert live_values["lines"] == ["line0", "line1", "line2", "no-newline"]
     assert live_values["absent"] is None and live_values["upper"] == "ONE\nTWO"
@@ -258,3 +258,74 @@ def test_facts_asked_with_a_url_beyond_loopback_are_never_recorded():
     assert make_entry(OllamaServerVersion, (), {"base_url": "http://127.0.0.1:11434"}, {}) is not None
     assert make_entry(OllamaServerVersion, (), {"base_url": "http://[::1]:11434"}, {}) is not None
     assert make_entry(OllamaServerVersion, (), {"base_url": "http://gpu-01.example.internal:11434"}, {}) is None
+
+
+class Counted(FactBase):
+    """Counts how often pyinfra parsed it: a value answered again must not go through pyinfra at all."""
+
+    processed = 0
+
+    def command(self, path: str) -> str:
+        return f"cat {path}"
+
+    def process(self, output):
+        Counted.processed += 1
+        return {"lines": list(output)}
+
+
+def test_a_fact_asked_again_before_anything_changes_is_answered_once_and_as_a_copy(tmp_path):
+    data = tmp_path / "data.txt"
+    data.write_text("one\n")
+    state, host = new_host()
+    prefetch_facts("test", state, host)  # no record yet: a cold run
+    Counted.processed = 0
+    first = host.get_fact(Counted, path=str(data))
+    first["lines"].append("changed by the caller")
+    assert host.get_fact(Counted, path=str(data)) == {"lines": ["one"]}
+    assert Counted.processed == 1 and len(host.connector.commands) == 1
+    assert host.get_fact(Counted, path=str(data), _sudo=True, _ignore_errors=True) is not None  # other arguments
+    assert Counted.processed == 2
+
+    host.run_shell_command(StringCommand(f"echo two > {data}"))  # an operation's command
+    assert host.get_fact(Counted, path=str(data)) == {"lines": ["two"]}
+    data.write_text("three\n")
+    host.get_fact(SideEffect, path=str(tmp_path / "marker"))  # a fact with side effects forgets the values too
+    assert host.get_fact(Counted, path=str(data)) == {"lines": ["three"]}
+    assert Counted.processed == 4
+
+
+def test_a_value_is_kept_per_enclosing_operation_and_deploy_arguments(tmp_path):
+    """pyinfra gives a fact the connector arguments of the operation and @deploy it is asked in (e.g. _sudo):
+    another context is another value."""
+    data = tmp_path / "data.txt"
+    data.write_text("one\n")
+    state, host = new_host()
+    prefetch_facts("test", state, host)
+    Counted.processed = 0
+    host.get_fact(Counted, path=str(data))
+    host.current_deploy_kwargs = {"_env": {"A": "1"}}
+    try:
+        host.get_fact(Counted, path=str(data))
+    finally:
+        host.current_deploy_kwargs = None
+    assert Counted.processed == 2 and host.connector.commands[-1][1].get("_env") == {"A": "1"}
+    host.current_op_global_arguments = {"_sudo": True, "_if": [lambda: True], "name": "an operation"}
+    try:
+        host.get_fact(Counted, path=str(data), _ignore_errors=True)  # asked inside an operation run with sudo
+    finally:
+        host.current_op_global_arguments = None
+    assert Counted.processed == 3 and host.connector.commands[-1][1].get("_sudo") is True
+
+
+def test_a_refresh_after_a_live_fact_reuses_the_captured_commands(tmp_path, monkeypatch):
+    data, _, _, _ = first_run(tmp_path)
+    state, host = new_host()
+    prefetch = prefetch_facts("test", state, host)
+    captures = []
+    original = prefetch.capture_commands
+    monkeypatch.setattr(prefetch, "capture_commands", lambda entry: captures.append(entry) or original(entry))
+    host.get_fact(SideEffect, path=str(tmp_path / "marker"))
+    assert host.get_fact(FileText, path=str(data)) == "one\ntwo"
+    texts = [text for text, _ in host.connector.commands]
+    assert len(texts) == 3 and "#ocf-begin" in texts[2]  # batch, the live fact, the refreshed batch
+    assert captures == []  # every recorded fact's commands were captured once, at the first batch
