@@ -1,29 +1,35 @@
 """
-Fact prefetch, "record then replay": fewer SSH round trips per host on a re-run.
+Fact prefetch, "record then replay": fewer SSH round trips, and less controller CPU, per host on a re-run.
 
 pyinfra 3 does not cache facts: every ``host.get_fact`` is one command on the host, and a deploy reads each fact
 twice (once to plan, once when it executes). This module records which facts a deploy asked of a host (the fact
-class, its arguments and the connector arguments it ran with: sudo, su, shell, env...) in a small file on the
-control machine, never their values. The next run of that deploy on that host starts by running every recorded
-fact in one batched shell command per distinct set of connector arguments, each sub-command between markers and
-with its own exit status; later ``host.get_fact`` calls whose command and connector arguments match are answered
-from that snapshot. The answer goes through pyinfra's own ``get_fact`` (preconditions, the missing-command
-marker of ``requires_command``, failing status -> ``default()``, ``process()``, logging): only the host's
-``run_shell_command`` is answered from the batch's output for that command, so a served fact is exactly what a
-live one would have been at the start of the run.
+class, its arguments, the command it ran and the connector arguments it ran with: sudo, su, shell, env...) in a
+small file on the control machine, never their values. The next run of that deploy on that host starts by
+running every recorded command in one batched shell command per distinct set of connector arguments, each
+sub-command between markers and with its own exit status; later ``host.get_fact`` calls whose command (as this
+run's code builds it) and connector arguments match are answered from that snapshot. The answer goes through
+pyinfra's own ``get_fact`` (preconditions, the missing-command marker of ``requires_command``, failing status ->
+``default()``, ``process()``, logging): only the host's ``run_shell_command`` is answered from the batch's output
+for that command, so a served fact is exactly what a live one would have been at the start of the run. A value
+once answered is handed out again (a copy) when the same fact is asked with the same arguments and connector
+arguments before anything may have changed the host.
 
-Freshness: the snapshot holds this run's values, read at its start, and is dropped for the rest of the run as
-soon as anything may have changed the host: any command other than a fact runs on the host or a file is
-uploaded to it (that is how every operation changes a host), an operation pyinfra's change detection expects to
-change something starts, or the previous operation executed commands. A fact class with
-``prefetch = False`` (side effects, secrets, e.g. the edit test) always runs live, and after it the snapshot is
-refreshed (one batched command again) before it answers anything else; so does a fact asked with a URL beyond the
-host's loopback (a mirror, a registry), since a recorded one may point where this run no longer goes.
+Freshness: the snapshot and the values hold this run's state, and are dropped for the rest of the run as soon
+as anything may have changed the host: any command other than a fact runs on the host or a file is uploaded to
+it (that is how every operation changes a host), an operation pyinfra's change detection expects to change
+something starts, or the previous operation executed commands. A fact class with ``prefetch = False`` (side
+effects, secrets, e.g. the edit test) always runs live, and after it the snapshot is refreshed (one batched
+command again) before it answers anything else; so does a fact asked with a URL beyond the host's loopback (a
+mirror, a registry), since a recorded one may point where this run no longer goes.
+
+The record holds commands that run on hosts: it is written 0600 in a 0700 directory, and one owned by another
+user or writable by others is ignored.
 
 The one seam: ``prefetch_facts()`` (called at the top of a deploy file) wraps this host object's ``get_fact``,
-``run_shell_command`` and ``put_file`` in instance attributes, and registers a pyinfra state callback handler; nothing in pyinfra
-itself is patched. ``OLLAMA_CLAUDE_FACT_PREFETCH=0`` turns it off; ``OLLAMA_CLAUDE_FACT_CACHE`` is the directory
-of the record files (default ``$XDG_CACHE_HOME/ollama-claude/facts``, else ``~/.cache/ollama-claude/facts``).
+``run_shell_command`` and ``put_file`` in instance attributes, and registers a pyinfra state callback handler;
+nothing in pyinfra itself is patched. ``OLLAMA_CLAUDE_FACT_PREFETCH=0`` turns it off; ``OLLAMA_CLAUDE_FACT_CACHE``
+is the directory of the record files (default ``$XDG_CACHE_HOME/ollama-claude/facts``, else
+``~/.cache/ollama-claude/facts``).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from urllib.parse import urlsplit
 
 from pyinfra import logger
 from pyinfra.api import StringCommand
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.facts import ShortFactBase
 from pyinfra.api.state import BaseStateCallback
 from pyinfra.connectors.util import CommandOutput, OutputLine
@@ -52,7 +58,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 SWITCH = "OLLAMA_CLAUDE_FACT_PREFETCH"
 CACHE_DIR = "OLLAMA_CLAUDE_FACT_CACHE"
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: each fact with the command it ran
 # A recorded fact not asked for this many runs in a row is forgotten (a dry run or a failed run asks fewer).
 FORGET_AFTER_RUNS = 3
 
@@ -150,7 +156,7 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def make_entry(cls: type, args: tuple, kwargs: dict, connector: dict) -> dict | None:
+def make_entry(cls: type, args: tuple, kwargs: dict, connector: dict, command: Any = "") -> dict | None:
     """What the record keeps of one fact request, or None when it cannot be kept (opt-out, not plain data, a
     remote URL)."""
     if not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
@@ -158,6 +164,7 @@ def make_entry(cls: type, args: tuple, kwargs: dict, connector: dict) -> dict | 
     try:
         return {
             "fact": fact_path(cls),
+            "command": command_text(command),
             "args": encode(list(args)),
             # Global arguments given to get_fact show up in the connector arguments it ran with.
             "kwargs": encode({key: value for key, value in kwargs.items() if not key.startswith("_")}),
@@ -173,14 +180,21 @@ def entry_key(entry: dict) -> str:
 
 
 def load_record(path: Path) -> dict[str, dict]:
+    """The record's entries; none from a record another user could have written (its commands run on hosts)."""
     try:
-        data = json.loads(path.read_text())
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if status.st_uid != os.geteuid() or status.st_mode & 0o022:
+                logger.warning(f"fact record {path} ignored: not owned by this user, or writable by others")
+                return {}
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
         return {}
     return {entry_key(entry): entry for entry in data.get("facts", []) if isinstance(entry, dict)
-            and {"fact", "args", "kwargs", "connector"} <= set(entry)}
+            and {"fact", "command", "args", "kwargs", "connector"} <= set(entry)
+            and isinstance(entry["command"], str)}
 
 
 def merge_record(previous: dict[str, dict], asked: dict[str, dict]) -> list[dict]:
@@ -194,7 +208,7 @@ def merge_record(previous: dict[str, dict], asked: dict[str, dict]) -> list[dict
 
 
 def save_record(path: Path, entries: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as handle:
         json.dump({"version": RECORD_VERSION, "facts": entries}, handle, indent=1, sort_keys=True)
@@ -276,15 +290,14 @@ class HostPrefetch:
         self.snapshot: dict[str, tuple[bool, CommandOutput]] | None = None
         self.stale = False
         self.current: _Fetch | None = None
-        self.capture: list[tuple[Any, dict]] | None = None
         self.get_fact_live: Callable = host.get_fact
         self.run_live: Callable = host.run_shell_command
         self.put_file_live: Callable = host.put_file
         self.commands = 0  # commands this module ran on the host (batches included), for --debug
         # Values answered since the host last (maybe) changed: a fact asked again is not parsed again.
         self.values: dict[tuple[type, str], Any] = {}
-        # Each recorded fact's commands as captured once this run: a refresh does not build them again.
-        self.captured: dict[str, list[tuple[Any, dict]]] = {}
+        # The connector arguments a fact runs with when nothing sets them: the host's data, pyinfra's config.
+        self.connector_defaults: dict[str, Any] = pop_global_arguments(state, host, {})[0]  # type: ignore[assignment]
 
     def install(self) -> None:
         self.host.get_fact = self.get_fact
@@ -299,20 +312,27 @@ class HostPrefetch:
         self.values.clear()
 
     def value_key(self, cls: type, args: tuple, kwargs: dict) -> tuple[type, str] | None:
-        """What decides a fact's value besides the host: its arguments, the connector arguments given to it and
-        those of the enclosing operation and @deploy (pyinfra's _handle_fact_kwargs and pop_global_arguments);
-        None when they are not plain data."""
-        contexts = (self.host.current_op_global_arguments or {}, self.host.current_deploy_kwargs or {})
+        """
+        What decides a fact's value besides the host: its arguments and the connector arguments it runs with,
+        each taken as pyinfra's _handle_fact_kwargs and pop_global_arguments take it (given to get_fact, else
+        the enclosing operation's, else the enclosing @deploy's, else the host's default); None when they are
+        not plain data.
+        """
+        layers = (kwargs, self.host.current_op_global_arguments or {}, self.host.current_deploy_kwargs or {})
+        connector = {}
+        for key in CONNECTOR_ARGUMENT_KEYS:
+            layer = next((layer for layer in layers if key in layer), None)
+            if layer is not None and not _SECRET.search(key) and layer[key] != self.connector_defaults.get(key):
+                connector[key] = layer[key]
+        own = {key: value for key, value in kwargs.items()
+               if key not in CONNECTOR_ARGUMENT_KEYS and not _SECRET.search(key)}
         try:
-            return cls, json.dumps([encode(list(args)), encode(_without_secrets(kwargs)),
-                                    *(encode(_connector_part(context)) for context in contexts)], sort_keys=True)
+            return cls, json.dumps([encode(list(args)), encode(own), encode(connector)], sort_keys=True)
         except Unrecordable:
             return None
 
     # The host's get_fact, as operations and facts call it.
     def get_fact(self, cls, *args, **kwargs):
-        if self.capture is not None:
-            return self.get_fact_live(cls, *args, **kwargs)
         if isinstance(cls, type) and issubclass(cls, ShortFactBase):
             return cls().process_data(self.get_fact(cls.fact, *args, **kwargs))
         live = not prefetchable(cls)
@@ -336,9 +356,6 @@ class HostPrefetch:
     # The host's run_shell_command: facts and operations both end here.
     def run_shell_command(self, command, *args, **kwargs):
         connector = connector_arguments(kwargs)
-        if self.capture is not None:
-            self.capture.append((command, connector))
-            return True, CommandOutput([])
         fetch = self.current
         if fetch is None:
             self.drop("a command that is not a fact runs on the host")
@@ -346,7 +363,7 @@ class HostPrefetch:
         if fetch.live:
             return self.run_live(command, *args, **kwargs)
         if fetch.entry is not None:
-            self.record(fetch.entry, connector)
+            self.record(fetch.entry, connector, command)
         if self.snapshot is not None and self.stale:
             self.snapshot = self.fetch({**self.previous, **self.asked})
             self.stale = False
@@ -359,49 +376,40 @@ class HostPrefetch:
         self.drop("a file is uploaded to the host")
         return self.put_file_live(*args, **kwargs)
 
-    def record(self, request: dict, connector: dict) -> None:
+    def record(self, request: dict, connector: dict, command: Any) -> None:
         if any(connector.get(key) for key in _UNBATCHABLE):
             return
-        entry = make_entry(request["cls"], request["args"], request["kwargs"], connector)
+        entry = make_entry(request["cls"], request["args"], request["kwargs"], connector, command)
         if entry is not None:
-            self.asked.setdefault(entry_key(entry), entry)
+            self.asked[entry_key(entry)] = entry
 
-    # Replay: every recorded fact through pyinfra's own get_fact, commands captured, then run in batches.
+    # Replay: every recorded fact's command, in one batch per set of connector arguments.
     def fetch(self, entries: dict[str, dict]) -> dict[str, tuple[bool, CommandOutput]]:
         self.values.clear()
-        captured: list[tuple[Any, dict]] = []
-        for key, entry in entries.items():
-            if key not in self.captured:
-                self.captured[key] = self.capture_commands(entry)
-            captured += self.captured[key]
-        groups: dict[str, tuple[dict, dict[str, Any]]] = {}
-        for command, kwargs in captured:
-            if any(kwargs.get(key) for key in _UNBATCHABLE):
+        groups: dict[str, tuple[dict, dict[str, str]]] = {}
+        for entry in entries.values():
+            connector = self.replay_connector(entry)
+            if connector is None or any(connector.get(key) for key in _UNBATCHABLE):
                 continue
-            group = groups.setdefault(connector_key(kwargs), (kwargs, {}))
-            group[1].setdefault(command_text(command), command)
+            group = groups.setdefault(connector_key(connector), (connector, {}))
+            group[1].setdefault(entry["command"], entry["command"])
         snapshot: dict[str, tuple[bool, CommandOutput]] = {}
-        for kwargs, commands in groups.values():
-            snapshot.update(self.run_batch(list(commands.values()), kwargs))
+        for connector, commands in groups.values():
+            snapshot.update(self.run_batch(list(commands.values()), connector))
         return snapshot
 
-    def capture_commands(self, entry: dict) -> list[tuple[Any, dict]]:
-        """The commands (with connector arguments) pyinfra's get_fact would run for a recorded fact, not run."""
-        cls = load_fact(entry["fact"])
+    def replay_connector(self, entry: dict) -> dict | None:
+        """
+        The connector arguments to run a recorded fact's command with: the recorded ones, and the host's own for
+        those never recorded (a sudo password); None when the fact is no longer one to prefetch. The snapshot is
+        keyed by command and connector arguments: a command this run's code no longer builds is never asked.
+        """
         args, kwargs = decode(entry["args"]), decode(entry["kwargs"])
+        cls = load_fact(entry["fact"])
         if cls is None or not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
-            return []
-        captured: list[tuple[Any, dict]] = []
-        self.capture = captured
-        print_fact_info, self.state.print_fact_info = self.state.print_fact_info, False
-        try:
-            self.get_fact_live(cls, *args, **{**kwargs, **decode(entry["connector"])})
-        except Exception as error:  # noqa: BLE001 - a fact we cannot replay is simply read live
-            logger.debug("%snot prefetched: %s: %s", self.host.print_prefix, entry["fact"], error)
-        finally:
-            self.capture = None
-            self.state.print_fact_info = print_fact_info
-        return captured
+            return None
+        defaults = {key: self.connector_defaults.get(key) for key in CONNECTOR_ARGUMENT_KEYS}
+        return {**defaults, **decode(entry["connector"])}
 
     def run_batch(self, commands: list[Any], kwargs: dict) -> dict[str, tuple[bool, CommandOutput]]:
         self.commands += 1
@@ -423,14 +431,6 @@ class HostPrefetch:
             save_record(self.path, merge_record(self.previous, self.asked))
         except OSError as error:
             logger.warning(f"{self.host.print_prefix}could not save the fact record {self.path}: {error}")
-
-
-def _without_secrets(arguments: dict) -> dict:
-    return {key: value for key, value in arguments.items() if not _SECRET.search(key)}
-
-
-def _connector_part(arguments: dict) -> dict:
-    return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments and not _SECRET.search(key)}
 
 
 class _Invalidate(BaseStateCallback):

@@ -6,6 +6,7 @@ command in a local ``sh``: the batch script, its parsing, record then replay, in
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 
 import pytest
@@ -317,15 +318,41 @@ def test_a_value_is_kept_per_enclosing_operation_and_deploy_arguments(tmp_path):
     assert Counted.processed == 3 and host.connector.commands[-1][1].get("_sudo") is True
 
 
-def test_a_refresh_after_a_live_fact_reuses_the_captured_commands(tmp_path, monkeypatch):
-    data, _, _, _ = first_run(tmp_path)
+def test_a_replay_runs_the_recorded_commands_without_building_them_again(tmp_path, monkeypatch):
+    data, live_values, _, _ = first_run(tmp_path)
     state, host = new_host()
-    prefetch = prefetch_facts("test", state, host)
-    captures = []
-    original = prefetch.capture_commands
-    monkeypatch.setattr(prefetch, "capture_commands", lambda entry: captures.append(entry) or original(entry))
+    built = []
+    real_get_fact = host.get_fact
+    monkeypatch.setattr(host, "get_fact", lambda *args, **kwargs: built.append(args) or real_get_fact(*args, **kwargs))
+    prefetch_facts("test", state, host)
+    assert built == [] and len(host.connector.commands) == 1  # the batch, from the record alone
+    assert ask_all(host, data) == live_values
     host.get_fact(SideEffect, path=str(tmp_path / "marker"))
     assert host.get_fact(FileText, path=str(data)) == "one\ntwo"
     texts = [text for text, _ in host.connector.commands]
-    assert len(texts) == 3 and "#ocf-begin" in texts[2]  # batch, the live fact, the refreshed batch
-    assert captures == []  # every recorded fact's commands were captured once, at the first batch
+    assert len(texts) == 3 and "#ocf-begin" in texts[2]  # batch, the live fact, the batch again
+
+
+def test_a_recorded_command_this_code_no_longer_builds_is_never_served(tmp_path, cache):
+    data, _, _, _ = first_run(tmp_path)
+    record = cache / "test" / "box.json"
+    content = json.loads(record.read_text())
+    for entry in content["facts"]:
+        entry["command"] = "echo stale"  # as written by another version of the fact
+    record.write_text(json.dumps(content))
+    state, host = new_host()
+    prefetch_facts("test", state, host)
+    assert host.get_fact(FileText, path=str(data)) == "one\ntwo"
+    assert [text for text, _ in host.connector.commands][1:] == [f"cat {data}"]  # read live
+
+
+def test_a_record_others_could_write_is_ignored(tmp_path, cache):
+    """Its commands run on every host: a record another user can change is never replayed."""
+    data, _, _, _ = first_run(tmp_path)
+    record = cache / "test" / "box.json"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600 and stat.S_IMODE(record.parent.stat().st_mode) == 0o700
+    record.chmod(0o666)
+    state, host = new_host()
+    prefetch_facts("test", state, host)
+    assert host.get_fact(FileText, path=str(data)) == "one\ntwo"
+    assert not any("#ocf-begin" in text for text, _ in host.connector.commands)
