@@ -71,6 +71,18 @@ class Accounts(FactBase[dict[str, Account]]):
         return accounts
 
 
+def own_account_field(field: int) -> str:
+    """
+    Shell: a field of the running user's own account (7: home, 8: login shell) from the account database (NSS on
+    Linux, Open Directory on macOS), not from the environment: a systemd timer (pull mode) or a bare runner sets
+    no HOME or SHELL.
+    """
+    return f"perl -e 'print((getpwuid $<)[{field}])'"
+
+
+OWN_HOME, OWN_SHELL = own_account_field(7), own_account_field(8)
+
+
 class ConnectionUser(FactBase[str]):
     """Who the deploy connected as: the SSH (or local) user, also when pyinfra runs this under sudo."""
 
@@ -117,7 +129,9 @@ def laptop_account(settings: Settings) -> Account | str:
     if name is None:
         return ("connected as root and no account to run Ollama as: set ollama_macos_user (or list the laptop's "
                 "user in claude_users)")
-    account = host.get_fact(Accounts, names=(name,)).get(name)
+    declared = tuple(user.name for user in settings.claude_users)
+    # one of claude_users (as usual): the lookup the Claude Code step and verify make anyway
+    account = host.get_fact(Accounts, names=declared if name in declared else (name,)).get(name)
     if account is None:
         return f"ollama_macos_user: no account {name!r} on this Mac (dscl . -read /Users/{name} finds none)"
     return account

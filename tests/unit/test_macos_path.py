@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import FakeHost, FakeState, run_operation
+from harness import FakeHost, FakeState, _fact_key, run_operation
 from pyinfra.context import ctx_host, ctx_state
 
 from ollama_claude.accounts import Account, Accounts, laptop_account, laptop_account_name, with_account
@@ -64,6 +64,17 @@ def test_the_laptop_account_is_the_setting_then_the_connection_then_the_first_us
     assert isinstance(reason, str) and "ollama_macos_user" in reason
     missing = on_host({"ConnectionUser": "dev", "Accounts": {}}, laptop_account, parse_settings({}, "h"))
     assert "no account 'dev'" in missing
+
+
+def test_the_laptop_account_comes_from_the_lookup_of_all_claude_users():
+    """The Claude Code step and verify look up every one of claude_users in one command: the laptop's user among
+    them is not looked up again on its own."""
+    settings = parse_settings({"claude_users": ["dev", "ada"]}, "h")
+    accounts = {_fact_key({"names": ("dev", "ada")}): {"dev": DEV}}  # any other lookup finds no account
+    assert on_host({"ConnectionUser": "dev", "Accounts": accounts}, laptop_account, settings) == DEV
+    alone = {_fact_key({"names": ("bob",)}): {"bob": Account("bob", 503, "staff", "/Users/bob", "/bin/zsh")}}
+    assert on_host({"Accounts": alone}, laptop_account,
+                   parse_settings({"claude_users": ["dev"], "ollama_macos_user": "bob"}, "h")).uid == 503
 
 
 # --- running as the user ---------------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ def test_verify_key_ignores_time_and_messages():
 
 
 def test_commands_write_and_read_the_record_on_macos_under_the_users_home(tmp_path):
-    """The same commands on a Darwin host (a fake uname): the record lands in the user's Library, read back."""
+    """The same commands on a Darwin host (a fake uname, and a perl answering the account's home as Open Directory
+    would): the record lands in the account's Library, read back, whatever HOME says (a pull-mode timer sets none)."""
     import os
     import subprocess
 
@@ -60,8 +61,11 @@ def test_commands_write_and_read_the_record_on_macos_under_the_users_home(tmp_pa
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "uname").write_text("#!/bin/sh\necho Darwin\n")
-    (fake_bin / "uname").chmod(0o755)
-    env = {**os.environ, "HOME": str(tmp_path / "home"), "PATH": f"{fake_bin}:{os.environ['PATH']}"}
+    (fake_bin / "perl").write_text(f"#!/bin/sh\n[ \"$2\" = 'print((getpwuid $<)[7])' ] && printf %s {tmp_path}/home\n")
+    for tool in ("uname", "perl"):
+        (fake_bin / tool).chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key != "HOME"}
+    env["PATH"] = f"{fake_bin}:{os.environ['PATH']}"
     record = {"current": {**NEW, "since": "t1"}, "previous": None}
     subprocess.run(["sh", "-c", write_json_command(STATE_FILE, record)], env=env, check=True)
     written = tmp_path / "home" / "Library" / "Application Support" / "ollama-claude" / STATE_FILE

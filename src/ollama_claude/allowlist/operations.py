@@ -7,7 +7,7 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import operation
 
-from ..ollama.operations import fail
+from ..hostfail import fail_host
 from ..packages import KNOWN_MANAGERS, install_command, package_manager
 from .facts import NftAllowlist
 from .rules import RULES_FILE, TABLE, wanted
@@ -42,17 +42,17 @@ def allowlist_loaded(port: int, clients: list[str], unenforced_ok: bool = False)
             logger.warning(f"{host.name}: {message}")
             host.noop(message)
             return
-        yield fail(f"ollama_allowed_clients cannot be enforced: {reason}; fix: make nftables work on the host, "
+        yield fail_host(f"ollama_allowed_clients cannot be enforced: {reason}; fix: make nftables work on the host, "
                    f"{OPT_IN}")
         return
     if fact["state"] == "missing":
         manager = package_manager()
         yield (f"{{ {install_command(manager, 'nftables')}; }} && command -v nft >/dev/null || "
-               f"{{ {fail(f'installing nftables with {manager} failed, so ollama_allowed_clients cannot be enforced; fix: make nftables installable (or install it) and run again, {OPT_IN}')}; }}")
+               f"{{ {fail_host(f'installing nftables with {manager} failed, so ollama_allowed_clients cannot be enforced; fix: make nftables installable (or install it) and run again, {OPT_IN}')}; }}")
     elif fact["state"] == "present" and fact["table"] == wanted(port, clients):
         host.noop(f"table inet {TABLE} already allows only loopback and {', '.join(clients)} on port {port}")
         return
-    yield (f"nft -f {RULES_FILE} || {{ {fail(f'nft could not load {RULES_FILE}, so ollama_allowed_clients is not enforced; fix: see the nft error above, {OPT_IN}')}; }}")
+    yield (f"nft -f {RULES_FILE} || {{ {fail_host(f'nft could not load {RULES_FILE}, so ollama_allowed_clients is not enforced; fix: see the nft error above, {OPT_IN}')}; }}")
 
 
 @operation()
@@ -76,5 +76,5 @@ def allowlist_on_darwin(port: int, unenforced_ok: bool = False):
         logger.warning(f"{host.name}: {reason}; ollama_allow_unenforced_lan is on, serving anyway")
         host.noop(f"{reason}; ollama_allow_unenforced_lan is on")
         return
-    yield fail(f"{reason}; fix: filter the port with pf yourself and set ollama_allow_unenforced_lan = True, or "
+    yield fail_host(f"{reason}; fix: filter the port with pf yourself and set ollama_allow_unenforced_lan = True, or "
                "drop ollama_allowed_clients and the LAN bind")

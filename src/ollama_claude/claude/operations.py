@@ -23,7 +23,7 @@ from pyinfra.facts.npm import NpmPackages
 
 from .. import templating
 from ..accounts import Accounts
-from ..models.operations import fail_host
+from ..hostfail import fail_host
 from ..rcfiles import SymlinkTarget, backup_command
 from .facts import PACKAGE_PREFIX, ClaudeCodeInstall, ClaudeNativePackage, ClaudePlatform
 from .settings_merge import SettingsFileError, merge_settings, parse_settings_text
@@ -74,12 +74,12 @@ def claude_code_native(version: str, registry: str, install_dir: str, link: str)
     platform = host.get_fact(ClaudePlatform)
     if platform is None:
         yield fail_host(
-            f"host {host.name}: no native Claude Code for this platform; set claude_code_install = 'npm'"
+            "no native Claude Code for this platform; set claude_code_install = 'npm'"
         )
         return
     package = host.get_fact(ClaudeNativePackage, registry=registry, platform=platform, version=version)
     if "error" in package:
-        yield fail_host(f"host {host.name}: claude_code_registry: {package['error']}")
+        yield fail_host(f"claude_code_registry: {package['error']}")
         return
     yield render(
         "install-native.sh",
@@ -114,7 +114,7 @@ def claude_code_npm(version: str, registry: str) -> Iterator[str]:
         host.noop(f"{PACKAGE_PREFIX}@{version} is installed globally")
         return
     missing_npm = fail_host(
-        f"host {host.name}: npm not found; install Node.js or set claude_code_install = 'native'"
+        "npm not found; install Node.js or set claude_code_install = 'native'"
     )
     yield (
         f"command -v npm >/dev/null 2>&1 || {{ {missing_npm}; }}; "
@@ -219,7 +219,7 @@ def claude_settings(
     try:
         existing = parse_settings_text(text, path)
     except SettingsFileError as error:
-        yield fail_host(f"host {host.name}: {error}")
+        yield fail_host(f"{error}")
         return
     merge = merge_settings(existing, managed, tuple(drop_env or ()))
     if text is not None and merge.data == existing:
@@ -274,7 +274,7 @@ def rc_block(path: str, content: str, owner: str, group: str, below: str = "/") 
     real = target or path
     lines = host.get_fact(FileContents, path=real) if target != "" else None
     if target is not None and lines is None:
-        yield fail_host(f"host {host.name}: {path} is a symlink to {target or 'nothing it can resolve'}, which "
+        yield fail_host(f"{path} is a symlink to {target or 'nothing it can resolve'}, which "
                         "does not exist; restore the file (or remove the link) and re-run")
         return
     wanted = with_rc_block(lines, content)
@@ -305,5 +305,5 @@ def claude_user_exists(user: str, declared: tuple[str, ...] = ()) -> Iterator[st
         host.noop(f"user {user} exists")
         return
     yield fail_host(
-        f"host {host.name}: claude_users: no account {user!r}; create it or remove it from claude_users"
+        f"claude_users: no account {user!r}; create it or remove it from claude_users"
     )

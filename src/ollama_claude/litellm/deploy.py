@@ -17,11 +17,11 @@ from pyinfra.operations import files, server, systemd
 
 from ..claude.operations import managed_file
 from ..context import host_settings
-from ..models.operations import fail_host
+from ..hostfail import fail_host
+from ..managedfiles import file_removed, ours
 from ..proxy import download_arguments
 from ..settings import Settings, SettingsError
 from ..templating import render
-from ..uninstall.operations import file_removed, ours
 from .facts import DirectoryEntries, LitellmVirtualenvs
 from .operations import is_url, litellm_service, litellm_virtualenv
 
@@ -70,7 +70,7 @@ def configure_litellm() -> None:
         return
     if host.get_fact(Kernel) != "Linux":
         server.shell(name="LiteLLM proxy needs systemd", commands=[fail_host(
-            f"host {host.name}: claude_route litellm runs the proxy as a systemd service (Linux only); "
+            "claude_route litellm runs the proxy as a systemd service (Linux only); "
             "use claude_route direct here")])
         return
     version = settings.claude_litellm_version

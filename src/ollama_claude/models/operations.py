@@ -17,6 +17,7 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from .. import templating
+from ..hostfail import fail_host, host_reason
 from ..ollama.config import SERVICE_HOME, SERVICE_USER
 from ..settings import ModelRef
 from .facts import ModelCapabilities, OllamaModels, OllamaSignin
@@ -27,11 +28,6 @@ PULL_SCRIPT_SOURCE = TEMPLATES / "ollama-pull.sh"
 PULL_SCRIPT = "/usr/local/libexec/ollama-claude/ollama-pull"
 #: Where a key can be linked by hand when the server gave no signin_url.
 DEFAULT_SIGNIN_URL = "https://ollama.com/settings/keys"
-
-
-def fail_host(message: str) -> str:
-    """A command that fails this host alone, with the one-line reason on stderr."""
-    return f"echo {shlex.quote(message)} >&2; exit 1"
 
 
 def model_name(model: str) -> str:
@@ -90,7 +86,7 @@ def models_pulled(models: list[str], base_url: str, retries: int = 3, script: st
 
 def _tools_advice(model: str, base_url: str) -> str:
     return (
-        f"{host.name}: claude_model/claude_role_models: {model} on {base_url} does not list the tools capability, "
+        f"claude_model/claude_role_models: {model} on {base_url} does not list the tools capability, "
         "so Edit/Bash in Claude Code would fail; fix: pull a library model with tools (`ollama pull "
         "glm-4.7-flash`), not a Hugging Face GGUF import, and declare it in ollama_models"
     )
@@ -114,7 +110,7 @@ def tools_capable(models: Iterable[str], base_url: str) -> Iterator[str]:
         if capabilities is None:
             commands.append(shell_template(
                 "tools-check.sh.j2", url=f"{base_url}/api/show", body=_json({"model": name}),
-                advice=_tools_advice(name, base_url),
+                advice=host_reason(_tools_advice(name, base_url)),
             ))
         elif "tools" not in capabilities:
             commands.append(fail_host(_tools_advice(name, base_url)))
@@ -125,7 +121,7 @@ def tools_capable(models: Iterable[str], base_url: str) -> Iterator[str]:
 
 def _signin_advice(base_url: str, signin_url: str, user: str, home: str) -> str:
     return (
-        f"{host.name}: ollama_cloud_models: the Ollama server at {base_url} is not signed in to ollama.com; "
+        f"ollama_cloud_models: the Ollama server at {base_url} is not signed in to ollama.com; "
         f"fix: run `ollama signin` as {user} on {host.name} and open {signin_url} (it links the server key "
         f"{home}/.ollama/id_ed25519.pub to your account)"
     )
@@ -133,7 +129,7 @@ def _signin_advice(base_url: str, signin_url: str, user: str, home: str) -> str:
 
 def _unreachable_advice(base_url: str) -> str:
     return (
-        f"{host.name}: ollama_cloud_models: ollama.com unreachable from {host.name}: the Ollama server at "
+        f"ollama_cloud_models: ollama.com unreachable from {host.name}: the Ollama server at "
         f"{base_url} cannot reach ollama.com to check its account (/api/me), so cloud models cannot run; fix: "
         "allow the server outbound HTTPS to ollama.com (behind a proxy: HTTPS_PROXY in ollama_environment), "
         "or drop ollama_cloud_models; signing in again will not help"
@@ -160,9 +156,9 @@ def cloud_signed_in(base_url: str, user: str = SERVICE_USER, home: str = SERVICE
         yield fail_host(_signin_advice(base_url, state["signin_url"] or DEFAULT_SIGNIN_URL, user, home))
     else:
         # The server did not answer while planning (not installed yet): the host asks it once it is.
-        before, after = _signin_advice(base_url, "\0", user, home).split("\0")
+        before, after = host_reason(_signin_advice(base_url, "\0", user, home)).split("\0")
         yield shell_template("signin-check.sh.j2", url=f"{base_url}/api/me", before=before, after=after,
-                             default_url=DEFAULT_SIGNIN_URL, unreachable=_unreachable_advice(base_url))
+                             default_url=DEFAULT_SIGNIN_URL, unreachable=host_reason(_unreachable_advice(base_url)))
 
 
 @operation()
@@ -183,7 +179,7 @@ def models_pruned(declared: list[str], base_url: str) -> Iterator[str]:
         yield shell_template(
             "model-delete.sh.j2", url=f"{base_url}/api/delete", body=_json({"model": name}),
             done=f"removed undeclared model {name}",
-            advice=f"{host.name}: ollama_prune: removing {name} from {base_url} failed; fix: see the Ollama server log",
+            advice=host_reason(f"ollama_prune: removing {name} from {base_url} failed; fix: see the Ollama server log"),
         )
 
 

@@ -16,10 +16,11 @@ from ..allowlist import rules as allowlist_rules
 from ..allowlist.facts import NftAllowlist
 from ..allowlist.operations import allowlist_loaded, allowlist_on_darwin, allowlist_removed, unenforceable
 from ..context import host_settings
+from ..hostfail import fail_host
+from ..managedfiles import file_removed
 from ..privilege import system_privilege
 from ..proxy import download_arguments, proxy_has_credentials
 from ..settings import Settings
-from ..uninstall.operations import file_removed
 from . import dropin, launchd, operations, port
 from . import launchd_operations as launchd_ops
 from .config import (
@@ -54,7 +55,7 @@ def install_ollama() -> None:
             _darwin_allowlist(settings)
         account = laptop_account(settings)
         if isinstance(account, str):
-            server.shell(name="The Mac account to run Ollama as", commands=[operations.fail(account)])
+            server.shell(name="The Mac account to run Ollama as", commands=[fail_host(account)])
             return
         launchd_ops.mac_port_is_ours(
             name=f"Port {settings.ollama_port} free or held by our LaunchAgent (Ollama.app: ollama_macos_app)",

@@ -12,8 +12,8 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from ..accounts import Account
+from ..hostfail import fail_host
 from .launchd import APP_LABEL, APP_PROCESS, MacServer
-from .operations import fail
 
 _CHOICE = ("set ollama_macos_app = \"stop\" (quit the app, disable its login item, serve from our pinned "
            "LaunchAgent), or remove the app")
@@ -43,7 +43,7 @@ def mac_port_is_ours(account: Account, port: int, app: str = "fail") -> Iterator
     """
     mac = host.get_fact(MacServer, uid=account.uid, home=account.home, port=port)
     if others := _foreign_listeners(mac):
-        yield fail(f"port {port} is already held by {', '.join(others)}, not by our LaunchAgent or Ollama.app; "
+        yield fail_host(f"port {port} is already held by {', '.join(others)}, not by our LaunchAgent or Ollama.app; "
                    "nothing was changed. Stop it, or keep it: set ollama_enabled = False and ollama_base_url "
                    "to its URL for this host")
         return
@@ -52,7 +52,7 @@ def mac_port_is_ours(account: Account, port: int, app: str = "fail") -> Iterator
         return
     where = ", ".join(mac["apps"]) or f"running (pid {', '.join(map(str, mac['app_pids']))})"
     if app == "fail":
-        yield fail(f"Ollama.app is installed ({where}): it runs its own server with its own context length and "
+        yield fail_host(f"Ollama.app is installed ({where}): it runs its own server with its own context length and "
                    f"stops any other ollama on port {port}; nothing was changed. Choose: {_CHOICE}")
         return
     if not mac["app_pids"] and mac["app_disabled"]:
@@ -65,7 +65,7 @@ def mac_port_is_ours(account: Account, port: int, app: str = "fail") -> Iterator
     if pids := " ".join(map(str, mac["app_pids"] + _app_servers(mac))):
         # The app and its server, its child `ollama serve` (app/server/server.go@v0.32.15:230-240), both go.
         yield (f"kill {pids} 2>/dev/null; n=0; while kill -0 {pids} 2>/dev/null; do n=$((n + 1)); "
-               f"[ $n -le 30 ] || {{ {fail(f'{APP_PROCESS} (pid {pids}) did not quit within 30 s')}; }}; sleep 1; "
+               f"[ $n -le 30 ] || {{ {fail_host(f'{APP_PROCESS} (pid {pids}) did not quit within 30 s')}; }}; sleep 1; "
                "done; true")
 
 

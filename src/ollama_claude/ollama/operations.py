@@ -14,6 +14,7 @@ from pyinfra.facts.server import Arch, Kernel, Which
 from pyinfra.facts.systemd import SystemdEnabled
 
 from ..accounts import Account
+from ..hostfail import fail_host, host_reason
 from ..packages import KNOWN_MANAGERS, install_command, package_manager
 from . import launchd
 from .config import render
@@ -79,11 +80,6 @@ def previous_binary(install: dict, name: str) -> str | None:
     return install["link"]
 
 
-def fail(message: str) -> str:
-    """A command that fails only this host with a one-line reason (pyinfra keeps going on the others)."""
-    return f"echo {shlex.quote(f'{host.name}: {message}')} >&2; exit 1"
-
-
 def _archive_names(platform: Platform, version: str, mode: str) -> list[str] | str:
     """The release's archive files this host needs; a string is the reason there are none."""
     if platform is DARWIN:
@@ -131,9 +127,9 @@ def _space_check(urls: list[str]) -> str:
         "awk 'tolower($1) == \"content-length:\" { n = $2 } END { print n + 0 }')"
         for url in urls
     )
-    reason = (f"{host.name}: not enough disk space for Ollama under {INSTALL_ROOT}: the download and unpacked "
-              "release need about $need bytes, $free bytes are free on $dir; nothing was changed; fix: free "
-              "space there")
+    reason = host_reason(f"not enough disk space for Ollama under {INSTALL_ROOT}: the download and unpacked "
+                         "release need about $need bytes, $free bytes are free on $dir; nothing was changed; fix: "
+                         "free space there")
     return (f"dir={INSTALL_ROOT}; while [ ! -d \"$dir\" ]; do dir=$(dirname \"$dir\"); done; "
             f"need=0; for size in {heads}; do need=$((need + size * ({UNPACKED_RATIO} + 1))); done; "
             "free=$(df -Pk \"$dir\" | awk 'NR == 2 { printf \"%.0f\", $4 * 1024 }'); "
@@ -148,15 +144,15 @@ def _stage(platform: Platform, release_url: str, archives: list[tuple[str, str |
     for file, expected in archives:
         url, local = f"{release_url}/{file}", f"{stage}/{file}"
         yield (f"curl -fsSL --retry 2 -o {local} {shlex.quote(url)} || "
-               f"{{ {fail(f'download of {url} failed; check ollama_download_url and the network')}; }}")
+               f"{{ {fail_host(f'download of {url} failed; check ollama_download_url and the network')}; }}")
         if expected:
-            reason = shlex.quote(f"{host.name}: sha256 mismatch for {url}: expected {expected}, got ")
+            reason = shlex.quote(host_reason(f"sha256 mismatch for {url}: expected {expected}, got "))
             yield (f"actual=$({platform.sha256} {local} | cut -d' ' -f1); [ \"$actual\" = {expected} ] || "
                    f"{{ rm -rf {stage}; echo {reason}\"$actual; nothing was changed\" >&2; exit 1; }}")
     for file, _ in archives:
         yield _unpack(f"{stage}/{file}", f"{stage}/tree")
     binary = f"{stage}/tree/{platform.binary}"
-    yield f"[ -x {binary} ] || {{ {fail(f'the release has no {platform.binary}; nothing was changed')}; }}"
+    yield f"[ -x {binary} ] || {{ {fail_host(f'the release has no {platform.binary}; nothing was changed')}; }}"
     yield f"rm -rf {INSTALL_ROOT}/{name} && mv {stage}/tree {INSTALL_ROOT}/{name} && rm -rf {stage}"
 
 
@@ -188,7 +184,7 @@ def release(version: str, download_url: str, gpu: str = "auto", checksum: str = 
         names = _archive_names(platform, version, mode)
         archives = names if isinstance(names, str) else _verified_archives(release_url, names, checksum, sha256 or {})
         if isinstance(archives, str):
-            yield fail(archives)
+            yield fail_host(archives)
             return
         yield from _stage(platform, release_url, archives, name)
     keep = {name, install["current"]}
@@ -216,15 +212,15 @@ def zstd_present(install: bool = True):
         host.noop("zstd is installed")
         return
     if not install:
-        yield fail("zstd is missing and ollama_install_zstd is off: Linux releases of Ollama are .tar.zst only; "
+        yield fail_host("zstd is missing and ollama_install_zstd is off: Linux releases of Ollama are .tar.zst only; "
                    "fix: install zstd on the host, or set ollama_install_zstd = True")
         return
     manager = package_manager()
     if manager:
         yield (f"{{ {install_command(manager, 'zstd')}; }} && command -v zstd >/dev/null || "
-               f"{{ {fail(f'installing zstd with {manager} failed: Linux releases of Ollama are .tar.zst only; fix: make zstd installable (or install it) and run again')}; }}")
+               f"{{ {fail_host(f'installing zstd with {manager} failed: Linux releases of Ollama are .tar.zst only; fix: make zstd installable (or install it) and run again')}; }}")
         return
-    yield fail(f"zstd is missing and no known package manager ({KNOWN_MANAGERS}) was found: Linux "
+    yield fail_host(f"zstd is missing and no known package manager ({KNOWN_MANAGERS}) was found: Linux "
                "releases of Ollama are .tar.zst only; fix: install zstd on the host")
 
 

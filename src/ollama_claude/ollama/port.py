@@ -13,7 +13,8 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
-from .operations import UNIT, fail
+from ..hostfail import fail_host
+from .operations import UNIT
 
 _LISTENING, _PROC = "listening", "proc"
 
@@ -94,7 +95,7 @@ def port_is_ours(port: int, base_url: str) -> Iterator[str]:
         return
     holder = ", ".join(describe(p) for p in others) or "a process this connection cannot see (connect as root or "\
         "with _sudo to name it)"
-    yield fail(
+    yield fail_host(
         f"port {port} is already held by {holder}, not by the {UNIT} this toolkit manages; nothing was changed. "
         f"Either stop it (and disable whatever starts it), or keep it: set ollama_enabled = False and "
         f"ollama_base_url = {shlex.quote(base_url)} (its URL) for this host"

@@ -6,8 +6,8 @@ control machine (or after this one crashed) still knows which pins to go back to
 /var/lib/ollama-claude/last-verify.json  the last verify result: pins verified, status, items, time
 
 On macOS (the deploy connects as the laptop's user, no sudo for these) they are in
-~/Library/Application Support/ollama-claude/ of the connecting user: the commands resolve the directory on the
-host, so facts and operations need not know the kernel.
+~/Library/Application Support/ollama-claude/ of the connecting user (its account's home: a pull-mode timer sets
+no HOME): the commands resolve the directory on the host, so facts and operations need not know the kernel.
 
 Both are rewritten only when something they record changed: a no-op re-run of the deploy changes nothing. The
 verify record's time is when that result (pins, status, each item's status) was first seen on this host.
@@ -24,8 +24,10 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FactBase, operation
 
+from ..accounts import OWN_HOME
+
 STATE_DIR = "/var/lib/ollama-claude"
-DARWIN_STATE_DIR = "$HOME/Library/Application Support/ollama-claude"
+DARWIN_STATE_DIR = f"$({OWN_HOME})/Library/Application Support/ollama-claude"
 STATE_FILE, VERIFY_FILE = "state.json", "last-verify.json"
 STATE_PATH = f"{STATE_DIR}/{STATE_FILE}"
 VERIFY_PATH = f"{STATE_DIR}/{VERIFY_FILE}"

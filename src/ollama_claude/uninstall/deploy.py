@@ -14,8 +14,10 @@ from pyinfra.operations import files, server, systemd
 from ..accounts import declared_users, laptop_account
 from ..claude.paths import BASH_LOGIN_FILES, CLAUDE_LINK, ENV_DIR, managed_settings_path, user_paths
 from ..context import host_settings
+from ..hostfail import fail_host
 from ..litellm.deploy import remove_litellm
-from ..models.operations import PULL_SCRIPT, fail_host
+from ..managedfiles import file_removed
+from ..models.operations import PULL_SCRIPT
 from ..ollama import launchd
 from ..ollama.config import (
     DROP_IN_PATH,
@@ -34,7 +36,7 @@ from ..ollama.operations import UNIT
 from ..privilege import system_privilege, user_privilege
 from ..rollout.hoststate import record_removed
 from ..settings import ClaudeUser, Settings
-from .operations import dotted, file_removed, link_removed, rc_block_removed, settings_restored
+from .operations import dotted, link_removed, rc_block_removed, settings_restored
 from .restore import MACHINE_KEYS, USER_KEYS
 
 #: Every rc file a deploy may have put our block in, whatever shell the user has now.
@@ -110,7 +112,7 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
     if kernel == "Darwin":
         account = laptop_account(settings)
         if isinstance(account, str):
-            server.shell(name="The Mac account Ollama ran as", commands=[fail_host(f"host {host.name}: {account}")])
+            server.shell(name="The Mac account Ollama ran as", commands=[fail_host(f"{account}")])
             return
         # The server ran as the laptop user, with its models in that user's home (Ollama's default).
         models = settings.ollama_models_dir or f"{account.home}/.ollama/models"

@@ -17,49 +17,10 @@ from pyinfra.facts.files import File, FileContents, Link
 
 from ..claude.operations import BACKUP_SUFFIX, RC_MARKER, _write
 from ..claude.settings_merge import Merge, SettingsFileError, parse_settings_text
-from ..models.operations import fail_host
+from ..hostfail import fail_host
 from ..rcfiles import SymlinkTarget, backup_command
 from .facts import SettingsBackups
 from .restore import ManagedKeys, restored, written_by_us
-
-#: Every file we render says so in its first lines (units, drop-ins, env files, wrappers, plists).
-MANAGED_MARKER = "Managed by ollama-claude"
-
-
-def _then(command: str, after: str | None) -> str:
-    return f"{command} && {after}" if after else command
-
-
-def ours(lines: list[str], content: str | list[str] | None) -> bool:
-    """A file is ours when it is exactly ``content`` (one of them), or (none given) when its header has our marker."""
-    if isinstance(content, str):
-        return lines == content.splitlines()
-    if content is not None:
-        return any(lines == one.splitlines() for one in content)
-    return any(MANAGED_MARKER in line for line in lines[:3])
-
-
-@operation()
-def file_removed(
-    path: str, content: str | list[str] | None = None, before: str | None = None, after: str | None = None
-) -> Iterator[str]:
-    """
-    Remove a file we wrote; a file someone else wrote (or changed) stays.
-
-    + path: the file
-    + content: ours only when exactly this, or one of these (a unit as this or an earlier version rendered it);
-      default: carries our marker
-    + before: command run first (stop what reads the file), after: command run once it is gone
-    """
-    lines = host.get_fact(FileContents, path=path)
-    if lines is None:
-        host.noop(f"{path} is absent")
-        return
-    if not ours(lines, content):
-        host.noop(f"{path} was not written by ollama-claude (or was changed since), left in place")
-        return
-    command = _then(f"rm -f {shlex.quote(path)}", after)
-    yield f"{before}; {command}" if before else command
 
 
 @operation()
@@ -154,7 +115,7 @@ def settings_restored(path: str, written: list[str], always: list[str]) -> Itera
         original_lines = host.get_fact(FileContents, path=backups[0]) if backups else None
         original = parse_settings_text("\n".join(original_lines), backups[0]) if original_lines else None
     except SettingsFileError as error:
-        yield fail_host(f"host {host.name}: {error}")
+        yield fail_host(f"{error}")
         return
     if written_by_us(original, keys):  # the first backup is of a file we had created ourselves
         original = None

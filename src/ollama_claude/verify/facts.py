@@ -17,6 +17,7 @@ from typing import Any
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.hiddenvalue import HiddenValue
 
+from ..accounts import OWN_HOME, OWN_SHELL
 from ..ollama_api import api_command, parse_response
 from ..templating import render
 
@@ -29,11 +30,6 @@ _START_MARK = "__OCV_START__"
 _ENV_LINE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-#: A field of the current user's account (7: home, 8: shell) from the account database (NSS on Linux, Open
-#: Directory on macOS), not from the environment: a systemd timer (pull mode) or a bare runner sets no HOME/SHELL.
-_ACCOUNT_FIELD = "perl -e 'print((getpwuid $<)[%d])'"
-
-
 def as_user(user: str, script: str, quoted_script: str | None = None) -> str:
     """
     Run ``script`` in a login shell of ``user``, as a terminal would: directly when the deploy already is that
@@ -43,7 +39,7 @@ def as_user(user: str, script: str, quoted_script: str | None = None) -> str:
     """
     quoted_user, quoted_script = shlex.quote(user), quoted_script or shlex.quote(script)
     return (
-        f'if [ "$(id -un)" = {quoted_user} ]; then (h=$({_ACCOUNT_FIELD % 7}) && s=$({_ACCOUNT_FIELD % 8}) && '
+        f'if [ "$(id -un)" = {quoted_user} ]; then (h=$({OWN_HOME}) && s=$({OWN_SHELL}) && '
         f'cd "$h" && env -i HOME="$h" USER={quoted_user} LOGNAME={quoted_user} SHELL="${{s:-/bin/sh}}" '
         f'PATH=/usr/bin:/bin:/usr/sbin:/sbin TMPDIR="${{TMPDIR:-/tmp}}" "${{s:-/bin/sh}}" -l -c {quoted_script}); '
         f"elif command -v runuser >/dev/null 2>&1; then runuser -l {quoted_user} -c {quoted_script}; "
