@@ -129,9 +129,10 @@ def laptop_account(settings: Settings) -> Account | str:
     if name is None:
         return ("connected as root and no account to run Ollama as: set ollama_macos_user (or list the laptop's "
                 "user in claude_users)")
-    declared = tuple(user.name for user in settings.claude_users)
-    # one of claude_users (as usual): the lookup the Claude Code step and verify make anyway
-    account = host.get_fact(Accounts, names=declared if name in declared else (name,)).get(name)
+    if any(user.name == name for user in settings.claude_users):  # as usual: the lookup of them all, made anyway
+        account = claude_accounts(settings).get(name)
+    else:
+        account = host.get_fact(Accounts, names=(name,)).get(name)
     if account is None:
         return f"ollama_macos_user: no account {name!r} on this Mac (dscl . -read /Users/{name} finds none)"
     return account

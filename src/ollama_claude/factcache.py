@@ -297,7 +297,8 @@ class HostPrefetch:
         # Values answered since the host last (maybe) changed: a fact asked again is not parsed again.
         self.values: dict[tuple[type, str], Any] = {}
         # The connector arguments a fact runs with when nothing sets them: the host's data, pyinfra's config.
-        self.connector_defaults: dict[str, Any] = pop_global_arguments(state, host, {})[0]  # type: ignore[assignment]
+        defaults = pop_global_arguments(state, host, {})[0]
+        self.connector_defaults: dict[str, Any] = {key: defaults.get(key) for key in CONNECTOR_ARGUMENT_KEYS}
 
     def install(self) -> None:
         self.host.get_fact = self.get_fact
@@ -322,7 +323,7 @@ class HostPrefetch:
         connector = {}
         for key in CONNECTOR_ARGUMENT_KEYS:
             layer = next((layer for layer in layers if key in layer), None)
-            if layer is not None and not _SECRET.search(key) and layer[key] != self.connector_defaults.get(key):
+            if layer is not None and not _SECRET.search(key) and layer[key] != self.connector_defaults[key]:
                 connector[key] = layer[key]
         own = {key: value for key, value in kwargs.items()
                if key not in CONNECTOR_ARGUMENT_KEYS and not _SECRET.search(key)}
@@ -349,7 +350,7 @@ class HostPrefetch:
                 self.values.clear()  # it may have side effects: read everything again before answering
                 if self.snapshot is not None:
                     self.stale = True
-        if key is not None and self.current is None:
+        if key is not None:
             self.values[key] = copy.deepcopy(value)
         return value
 
@@ -408,8 +409,7 @@ class HostPrefetch:
         cls = load_fact(entry["fact"])
         if cls is None or not prefetchable(cls) or reaches_beyond_the_host([*args, *kwargs.values()]):
             return None
-        defaults = {key: self.connector_defaults.get(key) for key in CONNECTOR_ARGUMENT_KEYS}
-        return {**defaults, **decode(entry["connector"])}
+        return {**self.connector_defaults, **decode(entry["connector"])}
 
     def run_batch(self, commands: list[Any], kwargs: dict) -> dict[str, tuple[bool, CommandOutput]]:
         self.commands += 1

@@ -219,7 +219,7 @@ def claude_settings(
     try:
         existing = parse_settings_text(text, path)
     except SettingsFileError as error:
-        yield fail_host(f"{error}")
+        yield fail_host(str(error))
         return
     merge = merge_settings(existing, managed, tuple(drop_env or ()))
     if text is not None and merge.data == existing:

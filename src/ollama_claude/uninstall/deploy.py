@@ -112,7 +112,7 @@ def _remove_ollama(settings: Settings, kernel: str) -> None:
     if kernel == "Darwin":
         account = laptop_account(settings)
         if isinstance(account, str):
-            server.shell(name="The Mac account Ollama ran as", commands=[fail_host(f"{account}")])
+            server.shell(name="The Mac account Ollama ran as", commands=[fail_host(account)])
             return
         # The server ran as the laptop user, with its models in that user's home (Ollama's default).
         models = settings.ollama_models_dir or f"{account.home}/.ollama/models"

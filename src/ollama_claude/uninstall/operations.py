@@ -115,7 +115,7 @@ def settings_restored(path: str, written: list[str], always: list[str]) -> Itera
         original_lines = host.get_fact(FileContents, path=backups[0]) if backups else None
         original = parse_settings_text("\n".join(original_lines), backups[0]) if original_lines else None
     except SettingsFileError as error:
-        yield fail_host(f"{error}")
+        yield fail_host(str(error))
         return
     if written_by_us(original, keys):  # the first backup is of a file we had created ourselves
         original = None

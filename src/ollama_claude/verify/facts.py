@@ -39,9 +39,9 @@ def as_user(user: str, script: str, quoted_script: str | None = None) -> str:
     """
     quoted_user, quoted_script = shlex.quote(user), quoted_script or shlex.quote(script)
     return (
-        f'if [ "$(id -un)" = {quoted_user} ]; then (h=$({OWN_HOME}) && s=$({OWN_SHELL}) && '
-        f'cd "$h" && env -i HOME="$h" USER={quoted_user} LOGNAME={quoted_user} SHELL="${{s:-/bin/sh}}" '
-        f'PATH=/usr/bin:/bin:/usr/sbin:/sbin TMPDIR="${{TMPDIR:-/tmp}}" "${{s:-/bin/sh}}" -l -c {quoted_script}); '
+        f'if [ "$(id -un)" = {quoted_user} ]; then (h=$({OWN_HOME}) && s=$({OWN_SHELL}) && s=${{s:-/bin/sh}} && '
+        f'cd "$h" && env -i HOME="$h" USER={quoted_user} LOGNAME={quoted_user} SHELL="$s" '
+        f'PATH=/usr/bin:/bin:/usr/sbin:/sbin TMPDIR="${{TMPDIR:-/tmp}}" "$s" -l -c {quoted_script}); '
         f"elif command -v runuser >/dev/null 2>&1; then runuser -l {quoted_user} -c {quoted_script}; "
         f"else su -l {quoted_user} -c {quoted_script}; fi"
     )
